@@ -1,0 +1,104 @@
+// swift-tools-version: 6.1
+//
+// lmdflow — drop-folder service for laser microdissection.
+//
+// Module layout (docs/ARCHITECTURE.md). Targets appear as their issues land:
+//
+//   C shims   CGEOS, CLibXML2, CInotifyTools, CTIFF, CZlib   (system libraries, Debian -dev packages)
+//   domain    ImageKit → MicroscopyIO → Stitching, Segmentation, SingleCell, Microdissection
+//   service   Catalog (GRDB) → Pipeline (profiles, stages, run dirs) → Daemon (watcher, scheduler)
+//   CLI       lmdflow (executable)
+//
+// Rules: C modules are imported by exactly one Swift wrapper module; domain modules know
+// nothing of folders, SQLite or daemons. Benchmarks live in Benchmarks/ (a separate package).
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// Hot image kernels: release builds only differ by optimisation level; no unsafe flags yet.
+let kernelSettings: [SwiftSetting] = swiftSettings
+
+let package = Package(
+    name: "lmdflow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lmdflow", targets: ["lmdflow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: C system-library shims
+        .systemLibrary(name: "CGEOS", pkgConfig: "geos", providers: [.apt(["libgeos-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: Domain modules (values in, values out)
+        .target(name: "ImageKit", swiftSettings: kernelSettings),
+        .target(
+            name: "MicroscopyIO",
+            dependencies: ["ImageKit", "CTIFF", "CZlib"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Service modules
+        .target(
+            name: "Catalog",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Catalog", "MicroscopyIO", "ImageKit",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Pipeline", "Catalog", "CInotifyTools",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "lmdflow",
+            dependencies: [
+                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests (one target per module, plus shims and end-to-end)
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CGEOS", "CLibXML2", "CInotifyTools", "CTIFF", "CZlib"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ImageKitTests", dependencies: ["ImageKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "MicroscopyIOTests", dependencies: ["MicroscopyIO", "ImageKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: swiftSettings),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "MicroscopyIO", "ImageKit"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Pipeline", "Catalog"], swiftSettings: swiftSettings),
+        .testTarget(name: "IntegrationTests", dependencies: ["Catalog", "MicroscopyIO", "ImageKit"],
+                    swiftSettings: swiftSettings),
+    ]
+)
