@@ -75,8 +75,11 @@ public struct Catalog: Sendable {
     ///   - stageCount: the number of stages in the profile.
     ///   - version: the lmdflow version.
     ///   - force: make a run even for a duplicate.
+    ///   - claimWith: when given, the new run starts `running` at once in the directory this returns
+    ///     (for `lmdflow process`, so that a daemon on the same catalog cannot take it too).
     public func register(
-        _ input: InputRecord, configHash: String, stageCount: Int, version: String, force: Bool = false
+        _ input: InputRecord, configHash: String, stageCount: Int, version: String, force: Bool = false,
+        claimWith runDirectory: (@Sendable (Int64) -> String)? = nil
     ) throws(CatalogError) -> Registration {
         try write { db in
             var input = input
@@ -104,6 +107,15 @@ public struct Catalog: Sendable {
             try run.insert(db)
             try EventRecord(kind: "run_queued", runID: run.id, inputID: input.id, path: input.path,
                             message: "queued run \(run.id!) for \(input.path) (profile \(input.profile))").append(to: db)
+            if let runDirectory {
+                run.state = .running
+                run.attempts = 1
+                run.startedAt = Date()
+                run.runDir = runDirectory(run.id!)
+                try run.update(db)
+                input.state = .processing
+                try input.update(db)
+            }
             return .queued(input: input, run: run)
         }
     }
