@@ -45,7 +45,10 @@ public enum LMDFlowDaemon {
                                   snapshot: runtime.current)
             }
         }
-        let watcher = try InotifyWatcher()
+        if config.createFolders {
+            for folder in config.dropFolders { try FileOps.createDirectory(folder.path) }
+        }
+        let watcher = try InotifyWatcher(folders: config.dropFolders.map(\.path))
         let notifier = SystemdNotifier()
         let intake = IntakeService(runtime: runtime, watcher: watcher, logger: logger)
         let reload = ReloadService(runtime: runtime, intake: intake, notifier: notifier, logger: logger)

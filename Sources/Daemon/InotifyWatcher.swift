@@ -42,7 +42,7 @@ public final class InotifyWatcher: Sendable {
     private static let inUse = Atomic<Bool>(false)
 
     private enum Command: Sendable {
-        case add(String)
+        case add(String, CheckedContinuation<Bool, Never>?)
         case remove(String)
     }
 
@@ -52,21 +52,25 @@ public final class InotifyWatcher: Sendable {
     /// The events, in order; the stream ends when the watcher stops.
     public let events: AsyncStream<WatchEvent>
 
-    /// Starts the watcher thread.
+    /// Starts the watcher thread with watches on `folders` already in place when it returns, so
+    /// nothing written after `init` is missed.
     /// - Throws: `DaemonError` (`.watcher`) when another watcher is active or inotify cannot start.
-    public init() throws(DaemonError) {
+    public init(folders: [String] = []) throws(DaemonError) {
         guard !Self.inUse.exchange(true, ordering: .acquiringAndReleasing) else {
             throw DaemonError(code: .watcher, message: "a file watcher is already running in this process")
         }
         (events, continuation) = AsyncStream.makeStream(of: WatchEvent.self, bufferingPolicy: .unbounded)
         let ready = DispatchSemaphore(value: 0)
         let initResult = Mutex<Int32>(0)
+        for folder in folders { commands.withLock { $0.append(.add(folder, nil)) } }
         let thread = Thread { [self] in
             let ok = inotifytools_initialize()
             initResult.withLock { $0 = ok != 0 ? 0 : inotifytools_error() }
+            var watched: [Int32: String] = [:]
+            if ok != 0 { self.applyCommands(&watched) }
             ready.signal()
             guard ok != 0 else { return }
-            self.loop()
+            self.loop(&watched)
             inotifytools_cleanup()
             Self.inUse.store(false, ordering: .releasing)
         }
@@ -82,8 +86,14 @@ public final class InotifyWatcher: Sendable {
         continuation.onTermination = { [weak self] _ in self?.stopped.store(true, ordering: .releasing) }
     }
 
-    /// Starts watching a folder (applied by the watcher thread within a second).
-    public func watch(_ folder: String) { commands.withLock { $0.append(.add(folder)) } }
+    /// Starts watching a folder; returns once the watch is in place (within about a second),
+    /// true when it could be set.
+    @discardableResult
+    public func watch(_ folder: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            commands.withLock { $0.append(.add(folder, continuation)) }
+        }
+    }
 
     /// Stops watching a folder.
     public func unwatch(_ folder: String) { commands.withLock { $0.append(.remove(folder)) } }
@@ -91,27 +101,37 @@ public final class InotifyWatcher: Sendable {
     /// Stops the thread and ends the event stream.
     public func stop() { stopped.store(true, ordering: .releasing) }
 
-    private func loop() {
+    /// Applies queued watch/unwatch commands (watcher thread only).
+    private func applyCommands(_ watched: inout [Int32: String]) {
         let mask = Int32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM
             | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-        var watched: [Int32: String] = [:]
-        while !stopped.load(ordering: .acquiring) {
-            for command in commands.withLock({ pending in defer { pending.removeAll() }; return pending }) {
-                switch command {
-                case .add(let folder):
-                    if inotifytools_watch_file(folder, mask) != 0 {
-                        let wd = inotifytools_wd_from_filename(folder)
-                        watched[wd] = folder
-                    } else {
-                        continuation.yield(WatchEvent(kind: .folderGone, folder: folder, name: ""))
-                    }
-                case .remove(let folder):
-                    if let wd = watched.first(where: { $0.value == folder })?.key {
-                        inotifytools_remove_watch_by_wd(wd)
-                        watched[wd] = nil
-                    }
+        for command in commands.withLock({ pending in defer { pending.removeAll() }; return pending }) {
+            switch command {
+            case .add(let folder, let done):
+                if watched.values.contains(folder) {
+                    done?.resume(returning: true)
+                } else if inotifytools_watch_file(folder, mask) != 0 {
+                    // libinotifytools records directories under their name with a trailing '/'.
+                    var wd = inotifytools_wd_from_filename(folder + "/")
+                    if wd < 0 { wd = inotifytools_wd_from_filename(folder) }
+                    watched[wd] = folder
+                    done?.resume(returning: wd >= 0)
+                } else {
+                    continuation.yield(WatchEvent(kind: .folderGone, folder: folder, name: ""))
+                    done?.resume(returning: false)
+                }
+            case .remove(let folder):
+                if let wd = watched.first(where: { $0.value == folder })?.key {
+                    inotifytools_remove_watch_by_wd(wd)
+                    watched[wd] = nil
                 }
             }
+        }
+    }
+
+    private func loop(_ watched: inout [Int32: String]) {
+        while !stopped.load(ordering: .acquiring) {
+            applyCommands(&watched)
             guard let event = inotifytools_next_event(1) else { continue }
             // The event lives in a library-owned buffer: copy what we need at once.
             let flags = event.pointee.mask
@@ -136,6 +156,10 @@ public final class InotifyWatcher: Sendable {
             continuation.yield(WatchEvent(kind: kind, folder: folder, name: name))
         }
         for wd in watched.keys { inotifytools_remove_watch_by_wd(wd) }
+        // Anyone still waiting for a watch gets an answer.
+        for command in commands.withLock({ pending in defer { pending.removeAll() }; return pending }) {
+            if case .add(_, let done) = command { done?.resume(returning: false) }
+        }
         continuation.finish()
     }
 }

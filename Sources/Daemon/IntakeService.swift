@@ -34,14 +34,15 @@ final class IntakeService: Service {
     /// Wakes the rescan loop early (inotify overflow, folder gone, reload, shutdown).
     private let rescanWake = WakeSignal()
 
+    /// - Parameter watcher: a watcher already watching the configured drop folders.
     init(runtime: DaemonRuntime, watcher: InotifyWatcher, logger: Logger) {
         self.runtime = runtime
         self.watcher = watcher
         self.logger = logger
+        for folder in runtime.current.config.dropFolders { state.setWatched(folder.path, true) }
     }
 
     func run() async throws {
-        for folder in runtime.current.config.dropFolders { watcher.watch(folder.path) }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.consumeEvents() }
@@ -57,12 +58,16 @@ final class IntakeService: Service {
         watcher.stop()
     }
 
-    /// Applies a new set of drop folders (SIGHUP).
-    func apply(old: DaemonConfig, new: DaemonConfig) {
+    /// Applies a new set of drop folders (SIGHUP): watches are in place before the rescan.
+    func apply(old: DaemonConfig, new: DaemonConfig) async {
         let oldPaths = Set(old.dropFolders.map(\.path))
         let newPaths = Set(new.dropFolders.map(\.path))
         for path in oldPaths.subtracting(newPaths) { watcher.unwatch(path) }
-        for path in newPaths.subtracting(oldPaths) { watcher.watch(path) }
+        for path in newPaths.subtracting(oldPaths) {
+            if new.createFolders { try? FileOps.createDirectory(path) }
+            state.setWatched(path, await watcher.watch(path))
+        }
+        for path in oldPaths.subtracting(newPaths) { state.setWatched(path, false) }
         rescanWake.signal()
     }
 
@@ -76,6 +81,7 @@ final class IntakeService: Service {
                 logger.warning("inotify queue overflowed; rescanning every drop folder")
                 rescanWake.signal()
             case .folderGone:
+                state.setWatched(event.folder, false)
                 logger.error("drop folder is gone or cannot be watched; it is rescanned until it returns",
                              metadata: ["folder": "\(event.folder)"])
                 rescanWake.signal()
@@ -89,7 +95,7 @@ final class IntakeService: Service {
 
     private func rescanLoop() async {
         while !Task.isCancelled && !state.isStopped {
-            for folder in runtime.current.config.dropFolders { rescan(folder) }
+            for folder in runtime.current.config.dropFolders { await rescan(folder) }
             runtime.initialScanDone.store(true, ordering: .releasing)
             runtime.intakeWake.signal()
             let interval = runtime.current.config.rescanSeconds
@@ -97,11 +103,12 @@ final class IntakeService: Service {
         }
     }
 
-    private func rescan(_ folder: DropFolder) {
+    private func rescan(_ folder: DropFolder) async {
         let config = runtime.current.config
-        if config.createFolders, !FileManager.default.fileExists(atPath: folder.path) {
-            try? FileOps.createDirectory(folder.path)
-            watcher.watch(folder.path)
+        if !state.isWatched(folder.path) {
+            // Not watched (missing at start, or deleted since): create it if configured, watch again.
+            if config.createFolders { try? FileOps.createDirectory(folder.path) }
+            if await watcher.watch(folder.path) { state.setWatched(folder.path, true) }
         }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
             state.reportOnce(key: "unreadable:\(folder.path)") {
@@ -281,6 +288,7 @@ final class IntakeState: Sendable {
         var candidates: [String: IntakeService.Candidate] = [:]
         var reported: Set<String> = []
         var stopped = false
+        var watched: Set<String> = []
     }
 
     private let inner = Mutex(Inner())
@@ -289,6 +297,10 @@ final class IntakeState: Sendable {
     var isStopped: Bool { inner.withLock { $0.stopped } }
     func stop() { inner.withLock { $0.stopped = true } }
     func all() -> [(String, IntakeService.Candidate)] { inner.withLock { Array($0.candidates) } }
+    func isWatched(_ folder: String) -> Bool { inner.withLock { $0.watched.contains(folder) } }
+    func setWatched(_ folder: String, _ watched: Bool) {
+        inner.withLock { _ = watched ? $0.watched.insert(folder).inserted : $0.watched.remove(folder) != nil }
+    }
     func remove(_ path: String) { _ = inner.withLock { $0.candidates.removeValue(forKey: path) } }
 
     func update(_ path: String, _ body: (IntakeService.Candidate?) -> IntakeService.Candidate) {

@@ -106,11 +106,11 @@ final class ReloadService: Service {
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            reload()
+            await reload()
         }
     }
 
-    func reload() {
+    func reload() async {
         let old = runtime.current.config
         var monotonic = timespec()
         clock_gettime(CLOCK_MONOTONIC, &monotonic)
@@ -125,7 +125,7 @@ final class ReloadService: Service {
             }
             let snapshot = try DaemonRuntime.load(new, registry: runtime.registry)
             runtime.replace(snapshot)
-            intake.apply(old: old, new: new)
+            await intake.apply(old: old, new: new)
             runtime.schedulerWake.signal()
             logger.notice("configuration reloaded", metadata: [
                 "config": "\(new.path)", "folders": "\(new.dropFolders.count)", "concurrency": "\(new.concurrency)"])

@@ -27,6 +27,11 @@ public struct RunManifest: Sendable, Codable {
         public var result: StageResult?
         /// Why it failed.
         public var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, ordinal, version, state, inputHash = "input_hash", configHash = "config_hash"
+            case startedAt = "started_at", finishedAt = "finished_at", durationSeconds = "duration_s", result, error
+        }
     }
 
     /// Format version of this file.
@@ -60,6 +65,12 @@ public struct RunManifest: Sendable, Codable {
     /// Files copied to the outbox.
     public var published: [String]
 
+    enum CodingKeys: String, CodingKey {
+        case schema, runID = "run_id", lmdflowVersion = "lmdflow_version", profile, profilePath = "profile_path"
+        case configHash = "config_hash", input, state, attempt, startedAt = "started_at", finishedAt = "finished_at"
+        case stages, errorCode = "error_code", errorMessage = "error_message", published
+    }
+
     static func load(_ path: String) -> RunManifest? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return try? decoder.decode(RunManifest.self, from: data)
@@ -77,14 +88,12 @@ public struct RunManifest: Sendable, Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }
 
     static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         return decoder
     }
 }

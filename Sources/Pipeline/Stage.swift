@@ -74,6 +74,10 @@ public struct InputFile: Sendable, Codable, Hashable {
     /// SHA-256 when it was taken.
     public var sha256: String
 
+    enum CodingKeys: String, CodingKey {
+        case path, originalName = "original_name", size, mtimeNs = "mtime_ns", sha256
+    }
+
     /// The name without its extension (`slide1` for `slide1.ome.tif`): the sample name.
     public var stem: String { FileOps.splitExtension(originalName).stem }
 
