@@ -54,7 +54,7 @@ demo: build
 ## bench: release-build benchmarks; results go to docs/PERFORMANCE.md by hand.
 bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
-	LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" ./Benchmarks/daemon-bench.sh
+	LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Benchmarks/daemon_bench.py
 
 ## install: binary, profiles, example config, systemd unit, sysusers and tmpfiles entries.
 install: release
