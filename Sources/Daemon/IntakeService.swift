@@ -187,27 +187,30 @@ final class IntakeService: Service {
             var ready: [(String, Candidate)] = []
             var nextCheck: Duration?
             for (path, candidate) in state.all() {
-                guard let facts = FileOps.stat(path), facts.isRegular, !facts.isSymlink else {
+                // A writer has it open (create/modify after the last close): wait for its close event.
+                if candidate.viaEvent && !candidate.closed { continue }
+                let settle = Duration.milliseconds(Int(candidate.folder.settleSeconds * 1000))
+                let needed = candidate.viaEvent ? settle : max(settle, .seconds(1))
+                let waited = now - candidate.lastChange
+                guard waited >= needed else {
+                    nextCheck = min(nextCheck ?? (needed - waited), needed - waited)
+                    continue
+                }
+                // Due: confirm with a fresh stat that nothing changed since the last observation.
+                guard let facts = FileOps.stat(path), facts.isRegular else {
                     state.remove(path)
                     continue
                 }
-                var candidate = candidate
                 if facts.size != candidate.size || facts.mtimeNs != candidate.mtimeNs {
-                    candidate.size = facts.size
-                    candidate.mtimeNs = facts.mtimeNs
-                    candidate.lastChange = now
-                    state.update(path) { _ in candidate }
+                    var changed = candidate
+                    changed.size = facts.size
+                    changed.mtimeNs = facts.mtimeNs
+                    changed.lastChange = now
+                    state.update(path) { _ in changed }
+                    nextCheck = min(nextCheck ?? needed, needed)
+                    continue
                 }
-                let settle = Duration.milliseconds(Int(candidate.folder.settleSeconds * 1000))
-                let needed = candidate.viaEvent ? settle : max(settle, .seconds(1))
-                if candidate.viaEvent && !candidate.closed { continue }  // a writer has it open; wait for close
-                let waited = now - candidate.lastChange
-                if waited >= needed {
-                    ready.append((path, candidate))
-                } else {
-                    let remaining = needed - waited
-                    nextCheck = min(nextCheck ?? remaining, remaining)
-                }
+                ready.append((path, candidate))
             }
             for (path, candidate) in ready.sorted(by: { $0.1.firstSeen < $1.1.firstSeen }) {
                 if state.isStopped { break }

@@ -108,7 +108,7 @@ final class SchedulerService: Service {
             case .interrupted:
                 return
             case .succeeded:
-                guard afterRun == .move, current != "\(layout.archive)/\(URL(fileURLWithPath: current).lastPathComponent)" || !current.hasPrefix(layout.archive + "/") else { return }
+                guard afterRun == .move, !current.hasPrefix(layout.archive + "/") else { return }
                 let moved = try FileOps.moveIntoDirectory(current, directory: layout.archive)
                 try runtime.catalog.moveInput(id: input.id!, to: moved)
                 logger.info("input archived", metadata: ["run": "\(runID)", "to": "\(moved)"])
