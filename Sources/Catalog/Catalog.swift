@@ -221,6 +221,7 @@ public struct Catalog: Sendable {
             try db.execute(
                 sql: "UPDATE runs SET state = 'queued', attempts = MAX(attempts - 1, 0) WHERE id = ? AND state = 'running'",
                 arguments: [id])
+            guard db.changesCount > 0 else { return }  // not running: nothing to release
             try db.execute(
                 sql: "UPDATE inputs SET state = 'queued' WHERE id = (SELECT input_id FROM runs WHERE id = ?)",
                 arguments: [id])

@@ -91,8 +91,12 @@ public struct DaemonConfig: Sendable {
         config.path = path
         let reader = try ConfigReader(root)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        /// Absolute and normalised (no `..`, `.`, `//` or trailing `/`), so comparisons between
+        /// folders are meaningful.
         func absolute(_ value: String) -> String {
-            value.hasPrefix("/") ? value : URL(fileURLWithPath: value, relativeTo: URL(fileURLWithPath: base + "/")).standardizedFileURL.path
+            let url = value.hasPrefix("/")
+                ? URL(fileURLWithPath: value) : URL(fileURLWithPath: value, relativeTo: URL(fileURLWithPath: base + "/"))
+            return url.standardizedFileURL.path
         }
         let stateDir = absolute(try reader.string("state_dir", default: config.layout.stateDirectory))
         config.layout = StateLayout(stateDirectory: stateDir)
@@ -115,18 +119,17 @@ public struct DaemonConfig: Sendable {
         config.logLevel = try reader.choice("log_level", default: config.logLevel,
                                             in: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
         for folder in try reader.list("drop_folders") {
-            guard let folderPath = try folder.optionalString("path") else {
-                throw folder.node.error("missing key 'path' (the folder to watch)")
-            }
-            guard let profileNode = folder.child("profile"), let profile = try folder.optionalString("profile") else {
+            let folderPath = try folder.optionalString("path")
+            let profile = try folder.optionalString("profile")
+            let settle = try folder.double("settle_seconds", default: config.settleSeconds, range: 0...86_400)
+            let afterRun = try folder.choice("after_run", default: config.afterRun.rawValue, in: ["move", "leave"])
+            try folder.finish()  // a misspelt key is named before it is reported missing
+            guard let folderPath else { throw folder.node.error("missing key 'path' (the folder to watch)") }
+            guard let profile, let profileNode = folder.child("profile") else {
                 throw folder.node.error("missing key 'profile' (the profile its files run)")
             }
-            let drop = DropFolder(
-                path: absolute(folderPath), profile: profile,
-                settleSeconds: try folder.double("settle_seconds", default: config.settleSeconds, range: 0...86_400),
-                afterRun: AfterRun(rawValue: try folder.choice("after_run", default: config.afterRun.rawValue,
-                                                               in: ["move", "leave"]))!)
-            try folder.finish()
+            let drop = DropFolder(path: absolute(folderPath), profile: profile, settleSeconds: settle,
+                                  afterRun: AfterRun(rawValue: afterRun)!)
             if config.dropFolders.contains(where: { $0.path == drop.path }) {
                 throw folder.node.error("folder \(drop.path) is listed twice")
             }

@@ -24,6 +24,21 @@ public struct ConfigNode: Sendable {
     public let column: Int
     /// The key path from the document root, e.g. `drop_folders[0].path`.
     public let keyPath: String
+    /// Line of this node's key in its parent mapping (its own line when it has no key).
+    public let keyLine: Int
+    /// Column of this node's key in its parent mapping.
+    public let keyColumn: Int
+
+    /// Creates a node (the key position defaults to the node's own).
+    public init(kind: Kind, file: String, line: Int, column: Int, keyPath: String, keyLine: Int? = nil, keyColumn: Int? = nil) {
+        self.kind = kind
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+        self.keyLine = keyLine ?? line
+        self.keyColumn = keyColumn ?? column
+    }
 
     /// `file:line:column`.
     public var location: String { line > 0 ? "\(line):\(column)" : keyPath }
@@ -52,21 +67,24 @@ public struct ConfigNode: Sendable {
         return try parse(yaml: text, file: path)
     }
 
-    private static func convert(_ node: Node, file: String, keyPath: String) throws(PipelineError) -> ConfigNode {
+    private static func convert(_ node: Node, file: String, keyPath: String, keyMark: Mark? = nil) throws(PipelineError) -> ConfigNode {
         let line = (node.mark?.line ?? 0)
         let column = (node.mark?.column ?? 0)
+        let keyLine = keyMark?.line
+        let keyColumn = keyMark?.column
         switch node {
         case .scalar(let scalar):
             let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
                 || scalar.style == .literal || scalar.style == .folded
             return ConfigNode(kind: .scalar(scalar.string, quoted: quoted), file: file, line: line, column: column,
-                              keyPath: keyPath)
+                              keyPath: keyPath, keyLine: keyLine, keyColumn: keyColumn)
         case .sequence(let sequence):
             var items: [ConfigNode] = []
             for (index, item) in sequence.enumerated() {
                 items.append(try convert(item, file: file, keyPath: "\(keyPath)[\(index)]"))
             }
-            return ConfigNode(kind: .sequence(items), file: file, line: line, column: column, keyPath: keyPath)
+            return ConfigNode(kind: .sequence(items), file: file, line: line, column: column, keyPath: keyPath,
+                              keyLine: keyLine, keyColumn: keyColumn)
         case .mapping(let mapping):
             var pairs: [(key: String, value: ConfigNode)] = []
             var seen: Set<String> = []
@@ -80,13 +98,23 @@ public struct ConfigNode: Sendable {
                     throw PipelineError(code: .config, path: file, location: "\(keyNode.mark?.line ?? 0):\(keyNode.mark?.column ?? 0)",
                                         message: "\(path): key appears twice")
                 }
-                pairs.append((key.string, try convert(valueNode, file: file, keyPath: path)))
+                pairs.append((key.string, try convert(valueNode, file: file, keyPath: path, keyMark: keyNode.mark)))
             }
-            return ConfigNode(kind: .mapping(pairs), file: file, line: line, column: column, keyPath: keyPath)
+            return ConfigNode(kind: .mapping(pairs), file: file, line: line, column: column, keyPath: keyPath,
+                              keyLine: keyLine, keyColumn: keyColumn)
         case .alias:
+            // Yams.compose resolves `*anchor` to the anchored node, so this is not reached with
+            // today's Yams; aliases are simply accepted (their value is the anchored value).
             throw PipelineError(code: .config, path: file, location: "\(line):\(column)",
-                                message: "\(keyPath): YAML aliases are not supported in lmdflow configuration")
+                                message: "\(keyPath): unresolved YAML alias")
         }
+    }
+
+    /// An error located at this node's key (for "unknown key" errors), prefixed with the
+    /// parent's key path.
+    public func keyError(_ message: String, parentPath: String) -> PipelineError {
+        PipelineError(code: .config, path: file, location: keyLine > 0 ? "\(keyLine):\(keyColumn)" : nil,
+                      message: parentPath.isEmpty ? message : "\(parentPath): \(message)")
     }
 
     /// An error located at this node.
@@ -247,9 +275,7 @@ public final class ConfigReader {
         for (key, value) in pairs where !known.contains(key) {
             var message = "unknown key '\(key)'"
             if let suggestion = Self.closest(to: key, in: known) { message += " (did you mean '\(suggestion)'?)" }
-            let where_ = ConfigNode(kind: value.kind, file: value.file, line: value.line, column: value.column,
-                                    keyPath: node.keyPath)
-            throw where_.error(message)
+            throw value.keyError(message, parentPath: node.keyPath)
         }
     }
 
@@ -263,9 +289,17 @@ public final class ConfigReader {
 
     /// The known key nearest to `key` by edit distance, if any is reasonably close.
     static func closest(to key: String, in candidates: [String]) -> String? {
-        let scored = candidates.map { ($0, editDistance(key.lowercased(), $0.lowercased())) }
+        let lower = key.lowercased()
+        let scored = candidates.map { ($0, editDistance(lower, $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
-        return best.1 <= max(2, key.count / 3) ? best.0 : nil
+        if best.1 <= max(2, key.count / 3) { return best.0 }
+        // A truncated or extended name (`verify` for `verify_hash`).
+        if lower.count >= 3, let prefixed = candidates.first(where: {
+            $0.lowercased().hasPrefix(lower) || lower.hasPrefix($0.lowercased())
+        }) {
+            return prefixed
+        }
+        return nil
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {

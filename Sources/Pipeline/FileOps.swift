@@ -5,7 +5,8 @@ import Crypto
 /// rename, fsync of the directory), streaming SHA-256, and moves that never overwrite.
 public enum FileOps {
     /// Writes `data` to `path` atomically: readers see the old file or the whole new one, never a
-    /// part. A crash leaves at most a hidden `.<name>.tmp-*` file, which is removed on the next write.
+    /// part. A crash leaves at most a hidden `.<name>.tmp-*` file; `removeStaleTemporaries(in:)`
+    /// clears those (the runner does it for the run directory when a run starts or resumes).
     /// - Throws: `PipelineError` (`.writeFailed`) naming the file and the system error (e.g. ENOSPC).
     public static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o640) throws(PipelineError) {
         let url = URL(fileURLWithPath: path)
@@ -44,6 +45,19 @@ public enum FileOps {
         guard rename(temp, path) == 0 else { throw systemError("cannot rename into place", path) }
         ok = true
         syncDirectory(directory)
+    }
+
+    /// Removes hidden `.<name>.tmp-*` files left in `directory` by writes a crash interrupted.
+    /// Call it only where no other writer is active (a run directory at run start).
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
+            if unlink("\(directory)/\(name)") == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     /// Copies a file atomically (temp in the destination directory, fsync, rename).

@@ -64,7 +64,8 @@ public struct IngestStage: Stage {
                                 message: "size is \(facts.size) bytes, expected \(input.size) (the file changed after it was taken)")
         }
         if verifyHash {
-            let hash = try FileOps.sha256(ofFile: input.path)
+            let path = input.path
+            let hash = try await Blocking.run { () throws(PipelineError) -> String in try FileOps.sha256(ofFile: path) }
             if hash != input.sha256 {
                 throw PipelineError(code: .inputChanged, path: input.path, stage: name,
                                     message: "SHA-256 is \(hash), expected \(input.sha256) (the file changed after it was taken)")

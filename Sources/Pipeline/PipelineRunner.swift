@@ -59,6 +59,8 @@ public struct PipelineRunner: Sendable {
                                              "attempt": "\(claimed.run.attempts)"])
         do {
             try FileOps.createDirectory(runDirectory)
+            let stale = FileOps.removeStaleTemporaries(in: runDirectory)
+            if !stale.isEmpty { log.notice("removed temporaries of an interrupted attempt", metadata: ["files": "\(stale)"]) }
             try manifest.save(manifestPath)
         } catch {
             return fail(runID, error, manifest: &manifest, manifestPath: manifestPath, log: log)
@@ -142,8 +144,7 @@ public struct PipelineRunner: Sendable {
         do {
             var outputs: [OutputRecord] = []
             let now = Date()
-            for (name, result) in results {
-                _ = name
+            for result in profile.stages.compactMap({ results[$0.name] }) {
                 for artifact in result.artifacts {
                     outputs.append(OutputRecord(runID: runID, kind: artifact.kind, path: "\(runDirectory)/\(artifact.path)",
                                                 sha256: artifact.sha256, bytes: artifact.bytes, createdAt: now))

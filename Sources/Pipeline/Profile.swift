@@ -88,11 +88,10 @@ public struct Profile: Sendable {
                 var message = "unknown key '\(key)'"
                 let candidates = ["name", "description", "stages"] + registry.descriptors.values.flatMap(\.sections)
                 if let close = ConfigReader.closest(to: key, in: candidates) { message += " (did you mean '\(close)'?)" }
-                throw PipelineError(code: .config, path: node.file, location: node.line > 0 ? "\(node.line):\(node.column)" : nil,
-                                    message: message)
+                throw node.keyError(message, parentPath: "")
             }
-            throw PipelineError(code: .config, path: node.file, location: node.line > 0 ? "\(node.line):\(node.column)" : nil,
-                                message: "section '\(key)' is read by stage \(owners.sorted().joined(separator: "/")), which is not in 'stages'")
+            throw node.keyError("section '\(key)' is read by stage \(owners.sorted().joined(separator: "/")), which is not in 'stages'",
+                                parentPath: "")
         }
         return Profile(name: name, description: description, path: path, stages: stages)
     }
