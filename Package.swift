@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "ImageKit", swiftSettings: kernelSettings),
         .target(
             name: "MicroscopyIO",
-            dependencies: ["ImageKit", "CTIFF", "CZlib"],
+            dependencies: ["ImageKit", "CTIFF", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
 
