@@ -1,20 +1,6 @@
 import Foundation
+import LMDTestSupport
 @testable import Catalog
-
-/// A fresh directory under the system temporary directory, removed on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lmdflow-catalog-test-" + UUID().uuidString, isDirectory: true).path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-}
 
 /// A new catalog in its own temporary directory (the directory lives as long as the fixture).
 struct CatalogFixture {

@@ -1,4 +1,5 @@
 import Foundation
+import LMDTestSupport
 import Pipeline
 import Testing
 @testable import Daemon

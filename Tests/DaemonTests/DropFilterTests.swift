@@ -1,3 +1,4 @@
+import LMDTestSupport
 import Testing
 @testable import Daemon
 

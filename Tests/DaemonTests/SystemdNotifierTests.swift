@@ -1,4 +1,5 @@
 import Foundation
+import LMDTestSupport
 import Testing
 @testable import Daemon
 

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import LMDTestSupport
 import ImageKit
 import MicroscopyIO
 import Testing

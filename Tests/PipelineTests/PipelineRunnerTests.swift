@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import LMDTestSupport
 import Synchronization
 import Testing
 @testable import Pipeline

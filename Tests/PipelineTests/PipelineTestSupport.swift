@@ -1,42 +1,7 @@
 import Foundation
+import LMDTestSupport
 import Logging
 @testable import Pipeline
-
-/// A fresh directory under the system temporary directory, removed on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lmdflow-pipeline-test-" + UUID().uuidString, isDirectory: true).path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    /// Writes `text` to `name` (creating parent folders) and returns the path.
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        try write(name, Data(text.utf8))
-    }
-
-    /// Writes `data` to `name` (creating parent folders) and returns the path.
-    @discardableResult
-    func write(_ name: String, _ data: Data) throws -> String {
-        let path = file(name)
-        try FileManager.default.createDirectory(
-            atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
-        try data.write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    /// The names in a folder of the directory, sorted (hidden files included).
-    func list(_ name: String = "") throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: name.isEmpty ? path : file(name)).sorted()
-    }
-}
 
 /// A logger that drops everything (keeps test output readable).
 let quietLogger = Logger(label: "lmdflow.test", factory: { _ in SwiftLogNoOpLogHandler() })
