@@ -32,7 +32,23 @@ public struct Catalog: Sendable {
             throw CatalogError(code: .openFailed, path: path, message: Self.describe(error))
         }
         do {
-            try CatalogMigrations.migrator.migrate(pool)
+            let migrator = CatalogMigrations.migrator
+            // The common case (CLI, a restart): nothing to do, no lock needed.
+            if try pool.read({ db in try migrator.hasCompletedMigrations(db) }) { return }
+            // GRDB checks which migrations are applied outside a transaction, so two processes
+            // opening a new catalog at once (the daemon starting, `lmdflow status`) would both
+            // run them. An exclusive lock on `<catalog>.lock` serialises them across processes.
+            let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+            guard lock >= 0 else {
+                throw CatalogError(code: .migrationFailed, path: path,
+                                   message: "cannot create \(path).lock: \(String(cString: strerror(errno)))")
+            }
+            defer { close(lock) }
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+            defer { flock(lock, LOCK_UN) }
+            try migrator.migrate(pool)
+        } catch let error as CatalogError {
+            throw error
         } catch {
             throw CatalogError(code: .migrationFailed, path: path, message: Self.describe(error))
         }

@@ -609,3 +609,20 @@ struct CatalogDaemonStatusTests {
         #expect(abs(replaced.heartbeatAt.timeIntervalSince(started) - 60) < 0.001)
     }
 }
+
+/// Several connections opening one new catalog at once must not run the migrations twice.
+@Suite("Catalog concurrent opening")
+struct CatalogConcurrentOpenTests {
+    @Test("eight catalogs opened at once on one new file all succeed")
+    func concurrentOpen() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("catalog.sqlite")
+        try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask { try Catalog(path: path).appliedMigrations() }
+            }
+            for try await applied in group { #expect(applied.contains("v1-backbone")) }
+        }
+        #expect(try Catalog(path: path).integrityCheck() == ["ok"])
+    }
+}
