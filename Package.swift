@@ -5,7 +5,6 @@
 // Module layout (docs/ARCHITECTURE.md). Targets appear as their issues land:
 //
 //   C shims   CGEOS, CLibXML2, CInotifyTools, CTIFF, CZlib   (system libraries, Debian -dev packages)
-//   domain    ImageKit → MicroscopyIO → Stitching, Segmentation, SingleCell, Microdissection
 //   service   Catalog (GRDB) → Pipeline (profiles, stages, run dirs) → Daemon (watcher, scheduler)
 //   CLI       lmdflow (executable)
 //
@@ -42,12 +41,14 @@ let package = Package(
         .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libdeflate (whole-buffer inflate, ~3x zlib on ND2 frames); libtiff-dev depends on it.
+        .systemLibrary(name: "CDeflate", providers: [.apt(["libdeflate-dev"])]),
 
         // MARK: Domain modules (values in, values out)
         .target(name: "ImageKit", swiftSettings: kernelSettings),
         .target(
             name: "MicroscopyIO",
-            dependencies: ["ImageKit", "CTIFF", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ImageKit", "CTIFF", "CZlib", "CDeflate", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
 

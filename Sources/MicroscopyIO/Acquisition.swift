@@ -259,3 +259,18 @@ public protocol AcquisitionReader: Sendable {
     /// - Throws: `MicroscopyIOError` naming the file, the offset and what was expected.
     func plane(_ index: PlaneIndex) throws(MicroscopyIOError) -> Plane
 }
+/// Opens ND2, TIFF, OME-TIFF and BigTIFF files by their content (not their name).
+public enum AcquisitionFile {
+    /// Opens a reader for `path`.
+    /// - Throws: `MicroscopyIOError` for unknown, damaged or unsupported files
+    ///   ("legacy JPEG2000 ND2 is not supported").
+    public static func open(path: String) throws(MicroscopyIOError) -> any AcquisitionReader {
+        let probe = try FormatProbe.probe(path: path)
+        switch probe.format {
+        case .nd2: return try ND2Reader(path: path)
+        case .tiff, .bigTIFF: return try TIFFReader(path: path)
+        case .nd2Legacy:
+            throw MicroscopyIOError(code: .unsupported, path: path, offset: 0, message: "legacy JPEG2000 ND2 is not supported")
+        }
+    }
+}

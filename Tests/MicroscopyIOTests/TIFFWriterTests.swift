@@ -24,7 +24,7 @@ struct TIFFWriterTests {
                     bitsPerSample: 16, samplesPerPixel: 1, sampleFormat: "uint", compression: "deflate",
                     isOME: false, isImageJ: false
                 ))
-        let back = try TIFFPageReader.read(path: path, as: UInt16.self)
+        let back = try TIFFTestTools.readAllPlanes(path, as: UInt16.self)
         #expect(back == image)
     }
 
@@ -35,13 +35,13 @@ struct TIFFWriterTests {
         let labelPath = dir.path("labels.tif")
         try TIFFWriter.write(labels, to: labelPath)
         #expect(try FormatProbe.probe(path: labelPath).bitsPerSample == 32)
-        #expect(try TIFFPageReader.read(path: labelPath, as: UInt32.self) == labels)
+        #expect(try TIFFTestTools.readAllPlanes(labelPath, as: UInt32.self) == labels)
 
         let bytes = try Image<UInt8>(width: 5, height: 3, pixels: (0..<15).map { UInt8($0 * 17) })
         let bytePath = dir.path("bytes.tif")
         try TIFFWriter.write(bytes, to: bytePath)
         #expect(try FormatProbe.probe(path: bytePath).bitsPerSample == 8)
-        #expect(try TIFFPageReader.read(path: bytePath, as: UInt8.self) == bytes)
+        #expect(try TIFFTestTools.readAllPlanes(bytePath, as: UInt8.self) == bytes)
 
         let floats = try Image<Float>(width: 4, height: 4, channels: 2, pixels: (0..<32).map { Float($0) * 0.25 - 3 })
         let floatPath = dir.path("floats.tif")
@@ -49,7 +49,7 @@ struct TIFFWriterTests {
         let probe = try FormatProbe.probe(path: floatPath)
         #expect(probe.sampleFormat == "float")
         #expect(probe.pages == 2)
-        #expect(try TIFFPageReader.read(path: floatPath, as: Float.self) == floats)
+        #expect(try TIFFTestTools.readAllPlanes(floatPath, as: Float.self) == floats)
     }
 
     @Test("an OME-XML description marks the file as OME")
@@ -76,7 +76,7 @@ struct TIFFWriterTests {
         #expect(probe.format == .bigTIFF)
         #expect(probe.version == "BigTIFF")
         #expect(probe.width == 64 && probe.height == 48 && probe.pages == 1)
-        #expect(try TIFFPageReader.read(path: path, as: UInt16.self) == image)
+        #expect(try TIFFTestTools.readAllPlanes(path, as: UInt16.self) == image)
     }
 
     @Test("writing into a missing directory fails with writeFailed and libtiff's reason")

@@ -1,19 +1,19 @@
 /// A decoded value of Nikon's binary "lite variant" (LV) metadata encoding (ND2 v3 files).
 ///
-/// See nd2-format.md section 5.1. Kept internal for now; the full ND2 reader builds its
-/// metadata model on top of it.
-enum LVValue: Equatable {
+/// See nd2-format.md section 5.1. Internal: the ND2 reader turns it into ``AcquisitionInfo``
+/// and ``ND2Metadata``. The XML variant of v2 files decodes to the same values
+/// (`ND2XMLVariant`), so field lookups are shared.
+enum LVValue: Equatable, Sendable {
     case bool(Bool)
     case int(Int64)
     case uint(UInt64)
     case double(Double)
     case string(String)
-    /// A byte array: its absolute range inside the decoded payload.
-    case bytes(Range<Int>)
+    /// A byte array (type 9), e.g. `pItemValid` flags or a camera matrix.
+    case bytes([UInt8])
     /// A nested level: its children in file order (names may repeat; unnamed = list items).
+    /// A compressed block (type 76) is expanded in place: its entries become children.
     case level([(name: String, value: LVValue)])
-    /// A zlib-compressed LV blob (type 76) that this decoder does not expand.
-    case compressed
 
     static func == (lhs: LVValue, rhs: LVValue) -> Bool {
         switch (lhs, rhs) {
@@ -24,7 +24,6 @@ enum LVValue: Equatable {
         case (.string(let a), .string(let b)): a == b
         case (.bytes(let a), .bytes(let b)): a == b
         case (.level(let a), .level(let b)): a.map(\.name) == b.map(\.name) && a.map(\.value) == b.map(\.value)
-        case (.compressed, .compressed): true
         default: false
         }
     }
@@ -35,8 +34,47 @@ enum LVValue: Equatable {
         case .uint(let v): v
         case .int(let v): v >= 0 ? UInt64(v) : nil
         case .bool(let v): v ? 1 : 0
+        case .double(let v): v >= 0 && v <= 0x1p53 && v == v.rounded() ? UInt64(v) : nil
         default: nil
         }
+    }
+
+    /// The value as a signed integer that fits `Int`, if it is an integer or a bool.
+    var intValue: Int? {
+        switch self {
+        case .int(let v): Int(exactly: v)
+        case .uint(let v): Int(exactly: v)
+        case .bool(let v): v ? 1 : 0
+        case .double(let v): v.isFinite && abs(v) <= 0x1p53 && v == v.rounded() ? Int(v) : nil
+        default: nil
+        }
+    }
+
+    /// The value as a double, if it is a number.
+    var doubleValue: Double? {
+        switch self {
+        case .double(let v): v
+        case .int(let v): Double(v)
+        case .uint(let v): Double(v)
+        default: nil
+        }
+    }
+
+    /// The value as a bool: a bool, or a non-zero integer (nd2 notes that values other than 0/1
+    /// occur in bool fields).
+    var boolValue: Bool? {
+        switch self {
+        case .bool(let v): v
+        case .int(let v): v != 0
+        case .uint(let v): v != 0
+        default: nil
+        }
+    }
+
+    /// The value as a string.
+    var stringValue: String? {
+        if case .string(let v) = self { return v }
+        return nil
     }
 
     /// Children of a level (empty for scalars).
@@ -45,42 +83,128 @@ enum LVValue: Equatable {
         return []
     }
 
+    /// The children's values in file order: the items of a list, whatever their keys are
+    /// (unnamed, `a0`, `a1`…, `i0000000000`…, `Point0`…).
+    var items: [LVValue] {
+        children.map(\.value)
+    }
+
     /// The last child named `name` (names may repeat; the last one wins, as in the nd2 reader).
     subscript(name: String) -> LVValue? {
         children.last { $0.name == name }?.value
+    }
+
+    /// Follows `names` from this value, one child level at a time.
+    subscript(path names: String...) -> LVValue? {
+        var value: LVValue? = self
+        for name in names { value = value?[name] }
+        return value
     }
 }
 
 /// Where and why an LV payload could not be decoded.
 struct LVDecodingError: Error {
-    /// Offset inside the payload.
+    /// Offset inside the payload (inside the inflated block for compressed blocks).
     var offset: Int
     var message: String
 }
 
 /// Decodes an LV payload into its top-level entries.
 ///
-/// Every read is bounds-checked against the payload; nesting is limited to ``maxDepth``.
+/// Every read is bounds-checked against the payload; nesting is limited to ``maxDepth``
+/// levels and compressed blocks inside compressed blocks to ``maxCompressedDepth``. One
+/// payload, compressed blocks included, may inflate to at most ``maxInflatedBytes`` in total
+/// and hold at most ``maxEntries`` entries, so a hostile payload cannot exhaust memory.
 struct LVDecoder {
     static let maxDepth = 64
+    static let maxCompressedDepth = 4
+    static let maxInflatedBytes = 64 << 20
+    /// Real files hold about 500 entries per chunk (12,600 in 27 chunks).
+    static let maxEntries = 2_000_000
+
+    /// What is left to spend while decoding one payload (shared with nested compressed blocks).
+    private final class Budget {
+        var inflatedBytes = LVDecoder.maxInflatedBytes
+        var entries = LVDecoder.maxEntries
+    }
 
     let view: ByteView
+    private let compressedDepth: Int
+    private let budget: Budget
 
     init(_ bytes: [UInt8]) {
+        self.init(bytes, compressedDepth: 0, budget: Budget())
+    }
+
+    private init(_ bytes: [UInt8], compressedDepth: Int, budget: Budget) {
         self.view = ByteView(bytes: bytes)
+        self.compressedDepth = compressedDepth
+        self.budget = budget
     }
 
     /// Top-level entries. Decoding stops cleanly at the end or at zero padding.
     func decode() throws(LVDecodingError) -> [(name: String, value: LVValue)] {
-        var entries: [(name: String, value: LVValue)] = []
-        var position = 0
-        while position < view.count {
-            if view.u8(position) == 0 { break }  // zero padding after the last entry
-            let (name, value, next) = try entry(at: position, end: view.count, depth: 0)
-            entries.append((name, value))
+        try entries(from: 0, end: view.count, count: nil, depth: 0).entries
+    }
+
+    /// Decodes up to `count` entries (all until `end` or zero padding when nil) starting at
+    /// `start`; a compressed block ends the sequence (it holds the rest).
+    private func entries(
+        from start: Int, end: Int, count: Int?, depth: Int
+    ) throws(LVDecodingError) -> (entries: [(name: String, value: LVValue)], next: Int) {
+        var result: [(name: String, value: LVValue)] = []
+        var position = start
+        var decoded = 0
+        while position < end {
+            if let count, decoded >= count { break }
+            if count == nil, view.u8(position) == 0 { break }  // zero padding after the last entry
+            if view.u8(position) == 76 {
+                result += try compressed(at: position, end: end, depth: depth)
+                return (result, end)
+            }
+            budget.entries -= 1
+            guard budget.entries >= 0 else {
+                throw LVDecodingError(offset: position, message: "more than \(Self.maxEntries) entries")
+            }
+            let (name, value, next) = try entry(at: position, end: end, depth: depth)
+            result.append((name, value))
             position = next
+            decoded += 1
         }
-        return entries
+        if let count, decoded < count {
+            throw LVDecodingError(offset: position, message: "declared \(count) items, the bytes end after \(decoded)")
+        }
+        return (result, position)
+    }
+
+    /// A compressed block (type 76): 2 header bytes, 10 skipped bytes, then a zlib stream that
+    /// runs to `end` and inflates to an LV payload [nd2-format.md §5.1, R].
+    private func compressed(
+        at start: Int, end: Int, depth: Int
+    ) throws(LVDecodingError) -> [(name: String, value: LVValue)] {
+        guard compressedDepth < Self.maxCompressedDepth else {
+            throw LVDecodingError(
+                offset: start, message: "compressed blocks nested deeper than \(Self.maxCompressedDepth)")
+        }
+        let streamStart = start + 12
+        guard streamStart < end else {
+            throw LVDecodingError(offset: start, message: "compressed block has no zlib stream")
+        }
+        let inflated: [UInt8]
+        do {
+            inflated = try ND2Zlib.inflate(view.bytes[streamStart..<end], limit: budget.inflatedBytes)
+        } catch {
+            throw LVDecodingError(offset: streamStart, message: "compressed block: \(error.message)")
+        }
+        budget.inflatedBytes -= inflated.count
+        let inner = LVDecoder(inflated, compressedDepth: compressedDepth + 1, budget: budget)
+        do {
+            return try inner.entries(from: 0, end: inflated.count, count: nil, depth: depth).entries
+        } catch {
+            throw LVDecodingError(
+                offset: streamStart,
+                message: "inside compressed block at inflated offset \(error.offset): \(error.message)")
+        }
     }
 
     /// Decodes one entry that starts at `start` and must end by `end`; returns the next position.
@@ -97,7 +221,7 @@ struct LVDecoder {
         var p = nameEnd
 
         func need(_ n: Int) throws(LVDecodingError) {
-            guard p + n <= end else {
+            guard n <= end - p else {
                 throw LVDecodingError(
                     offset: p, message: "value of \"\(name)\" (type \(type)) needs \(n) bytes, \(end - p) left")
             }
@@ -148,7 +272,7 @@ struct LVDecoder {
                 throw LVDecodingError(
                     offset: p - 8, message: "byte array \"\(name)\" declares \(count) bytes, \(end - p) left")
             }
-            value = .bytes(p..<(p + Int(count)))
+            value = .bytes(Array(view.bytes[p..<(p + Int(count))]))
             p += Int(count)
         case 11:
             try need(12)
@@ -160,28 +284,21 @@ struct LVDecoder {
                     offset: p + 4, message: "level \"\(name)\" declares length \(length), \(end - start) bytes left")
             }
             let childrenEnd = start + Int(length)
-            var children: [(name: String, value: LVValue)] = []
-            var q = childrenStart
-            for _ in 0..<itemCount {
-                guard q < childrenEnd else {
-                    throw LVDecodingError(
-                        offset: q, message: "level \"\(name)\" declares \(itemCount) items, its bytes end sooner")
-                }
-                let (childName, childValue, next) = try entry(at: q, end: childrenEnd, depth: depth + 1)
-                children.append((childName, childValue))
-                q = next
+            // Each child needs at least 2 bytes: a hostile count fails here, before any work.
+            guard itemCount <= (childrenEnd - childrenStart) / 2 || itemCount == 0 else {
+                throw LVDecodingError(
+                    offset: p,
+                    message: "level \"\(name)\" declares \(itemCount) items in \(childrenEnd - childrenStart) bytes")
             }
+            let children = try entries(from: childrenStart, end: childrenEnd, count: itemCount, depth: depth + 1)
             // After the children: an offset table of itemCount u64 values (skipped).
             let tableBytes = UInt64(itemCount) * 8
             guard tableBytes <= UInt64(end - childrenEnd) else {
                 throw LVDecodingError(
                     offset: childrenEnd, message: "offset table of level \"\(name)\" runs past the end")
             }
-            value = .level(children)
+            value = .level(children.entries)
             p = childrenEnd + Int(tableBytes)
-        case 76:
-            value = .compressed
-            p = end
         default:
             throw LVDecodingError(offset: start, message: "unknown entry type \(type) for \"\(name)\"")
         }

@@ -39,9 +39,11 @@ extension Float: TIFFSample {
     public static var tiffSampleFormat: UInt16 { 3 }
 }
 
-/// Writes images as plain multi-page TIFF files.
+/// Writes images as TIFF files: plain multi-page strips here, tiled pyramidal OME-TIFF with
+/// ``writeOME(_:to:pixelSizeUm:channelNames:options:)`` and its streaming variants
+/// ``writeOME(_:to:options:plane:)`` and ``writeOMETiles(_:to:options:tile:)``.
 ///
-/// Each channel becomes one directory (page): grey, min-is-black, deflate-compressed strips
+/// With ``write(_:to:description:)`` each channel becomes one directory (page): grey, min-is-black, deflate-compressed strips
 /// with a horizontal predictor, in the machine's byte order. Files whose raw size would not fit
 /// 32-bit offsets are written as BigTIFF. The file is written at `path` directly; placing it
 /// atomically (write to a temporary name, then rename) is the caller's job.
