@@ -3,8 +3,9 @@ import MicroscopyIO
 
 /// The first stage of every profile: checks that the input is still the file that was taken
 /// (size and SHA-256), recognises its format with a cheap probe (ND2 chunk map, TIFF
-/// directories; damaged and truncated files fail here with the offset) and records the facts
-/// in `ingest.json`.
+/// directories; damaged and truncated files fail here with the offset), reads its metadata
+/// with the full reader (axes, channels, calibration, loops, stage positions, times) and
+/// records it all in `ingest.json`.
 ///
 /// Section `ingest`:
 /// - `verify_hash` (bool, default `true`): re-hash the input and fail with `input_changed`
@@ -51,6 +52,8 @@ public struct IngestStage: Stage {
     struct Record: Codable {
         var input: InputFile
         var probe: FileProbe
+        /// What the full reader found: axes, channels, calibration, loops, positions, times.
+        var acquisition: AcquisitionInfo
     }
 
     /// Verifies, probes and writes `ingest.json`.
@@ -87,18 +90,28 @@ public struct IngestStage: Stage {
             throw PipelineError(code: .inputInvalid, path: input.path, stage: name,
                                 message: "format \(probe.format.rawValue) is not accepted by this profile (accepted: \(formats.joined(separator: ", ")))")
         }
+        // Opening the reader parses all metadata (ND2 LV blocks, OME-XML) and cross-checks it
+        // (loops against frame counts, every plane inside the file).
+        let acquisition: AcquisitionInfo
+        do {
+            acquisition = try AcquisitionFile.open(path: input.path).info
+        } catch {
+            throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: input.path,
+                                location: error.offset.map { "offset \($0)" }, stage: name, message: error.message)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(Record(input: input, probe: probe))
+        let data = try encoder.encode(Record(input: input, probe: probe, acquisition: acquisition))
         let artifact = try context.writeArtifact(data, name: "ingest.json", kind: "ingest")
-        var summary = "\(probe.format.rawValue)"
-        if let width = probe.width, let height = probe.height { summary += " \(width)x\(height)" }
-        if let frames = probe.frames { summary += ", \(frames) frames" }
-        if let pages = probe.pages { summary += ", \(pages) pages" }
-        summary += ", \(input.size) bytes"
+        let channels = acquisition.channels.map(\.name)
+        let summary = "\(probe.format.rawValue) \(acquisition.width)x\(acquisition.height) \(acquisition.pixelType.rawValue), "
+            + "\(channels.count) channel\(channels.count == 1 ? "" : "s") (\(channels.joined(separator: ", "))), "
+            + "\(acquisition.frameCount) frame\(acquisition.frameCount == 1 ? "" : "s"), \(input.size) bytes"
         var metrics: [String: Double] = ["bytes": Double(input.size)]
-        if let width = probe.width { metrics["width"] = Double(width) }
-        if let height = probe.height { metrics["height"] = Double(height) }
+        metrics["width"] = Double(acquisition.width)
+        metrics["height"] = Double(acquisition.height)
+        metrics["channels"] = Double(acquisition.channels.count)
+        metrics["frames"] = Double(acquisition.frameCount)
         return StageResult(artifacts: [artifact], message: summary, metrics: metrics)
     }
 }

@@ -22,12 +22,33 @@ struct InspectCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "One JSON line per plane with SHA-256, min, max and sum.")
     var checksums = false
 
+    @Flag(name: .long, help: "Read every plane of every series and level and report the throughput (benchmarks).")
+    var readAll = false
+
     func run() async throws {
         try await guarded {
             let reader = try AcquisitionFile.open(path: file)
             let first = reader.info
             var infos = [first]
             for series in 1..<max(1, first.seriesCount) { infos.append(try reader.info(series: series)) }
+            if readAll {
+                let started = ContinuousClock.now
+                var bytes = 0
+                for (series, info) in infos.enumerated() {
+                    for level in 0..<max(1, info.levelCount) {
+                        for frame in 0..<info.frameCount {
+                            for channel in 0..<info.channels.count {
+                                bytes += try reader.plane(PlaneIndex(series: series, level: level, frame: frame, channel: channel)).bytes.count
+                            }
+                        }
+                    }
+                }
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let line: [String: Any] = ["bytes": bytes, "seconds": seconds, "mb_per_s": Double(bytes) / 1e6 / max(seconds, 1e-9)]
+                FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
+                return
+            }
             if checksums {
                 for (series, info) in infos.enumerated() {
                     for level in 0..<max(1, info.levelCount) {

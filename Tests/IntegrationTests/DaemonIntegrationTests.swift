@@ -221,4 +221,29 @@ struct DaemonIntegrationTests {
         #expect(events.contains { $0.kind == "input_refused" && $0.path?.hasSuffix("link.tif") == true })
         #expect(try await harness.stop() == 0)
     }
+
+    static let sharedND2 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("shared/testdata/nd2-generated/lim-zlib-3ch-t4-512.nd2").path
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: sharedND2), "../shared/testdata absent"))
+    func realND2IsIngestedWithItsMetadata() async throws {
+        let harness = try DaemonHarness()
+        try harness.start()
+        try await harness.waitReady()
+        try FileManager.default.copyItem(atPath: Self.sharedND2, toPath: "\(harness.root)/scan.nd2")
+        #expect(rename("\(harness.root)/scan.nd2", "\(harness.inbox)/scan.nd2") == 0)
+        try await harness.waitFor("ND2 run succeeded", timeout: 30) {
+            try harness.catalog().runs(RunFilter(state: .succeeded)).count == 1
+        }
+        let details = try harness.catalog().details(runID: try #require(harness.catalog().runs().first?.run.id))
+        let ingest = try #require(FileManager.default.contents(atPath: "\(details.run.runDir!)/ingest.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: ingest) as? [String: Any])
+        let acquisition = try #require(json["acquisition"] as? [String: Any])
+        #expect(acquisition["width"] as? Int == 512)
+        #expect((acquisition["channels"] as? [Any])?.count == 3)
+        #expect(acquisition["frameCount"] as? Int == 4)
+        #expect(details.stages.first?.message?.hasPrefix("nd2 512x512 uint16, 3 channels") == true)
+        #expect(try await harness.stop() == 0)
+    }
 }
