@@ -12,9 +12,9 @@ SWIFT_FLAGS ?=
 # Debian packages needed to build (runtime: the matching shared libraries).
 DEB_PACKAGES := pkg-config libgeos-dev libxml2-dev libinotifytools0-dev libtiff-dev zlib1g-dev libdeflate-dev libsqlite3-dev
 # Extra tools the tests use when present (systemd-analyze for the unit's exposure check).
-DEB_TEST_PACKAGES := systemd
+DEB_TEST_PACKAGES := systemd time
 
-.PHONY: all deps build release test demo install uninstall bench clean check-unit
+.PHONY: all deps build release test demo install uninstall bench fuzz clean check-unit
 
 all: build
 
@@ -51,10 +51,12 @@ test: deps
 demo: build
 	"$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/lmdflow" demo --profile-dir "$(CURDIR)/share/lmdflow/profiles"
 
-## bench: release-build benchmarks; results go to docs/PERFORMANCE.md by hand.
+## bench: release-build benchmarks; results go to docs/PERFORMANCE.md by hand. The nd2 column
+## needs the anchors venv: ../shared/tools/setup-anchors.sh.
 bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
 	LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Benchmarks/daemon_bench.py
+	LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Benchmarks/formats_bench.py
 
 ## install: binary, profiles, example config, systemd unit, sysusers and tmpfiles entries.
 install: release
@@ -73,6 +75,11 @@ uninstall:
 	rm -f "$(DESTDIR)$(PREFIX)/bin/lmdflow" "$(DESTDIR)/etc/systemd/system/lmdflow.service" \
 	  "$(DESTDIR)/usr/lib/sysusers.d/lmdflow.conf" "$(DESTDIR)/usr/lib/tmpfiles.d/lmdflow.conf"
 	rm -rf "$(DESTDIR)$(PREFIX)/share/lmdflow"
+
+## fuzz: libFuzzer + ASan on the ND2 and TIFF readers, 15 minutes each.
+fuzz: deps
+	Fuzz/run.sh nd2 900
+	Fuzz/run.sh tiff 900
 
 ## check-unit: systemd-analyze exposure of the unit must be 2.0 or lower.
 check-unit:

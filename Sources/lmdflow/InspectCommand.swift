@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MicroscopyIO
+import Synchronization
 
 /// `lmdflow inspect FILE`: what an acquisition holds, and per-plane checksums.
 struct InspectCommand: AsyncParsableCommand {
@@ -32,17 +33,30 @@ struct InspectCommand: AsyncParsableCommand {
             var infos = [first]
             for series in 1..<max(1, first.seriesCount) { infos.append(try reader.info(series: series)) }
             if readAll {
+                // Every plane, frames decoded in parallel (the reader is safe to share: pread only).
                 let started = ContinuousClock.now
-                var bytes = 0
+                var jobs: [PlaneIndex] = []
                 for (series, info) in infos.enumerated() {
                     for level in 0..<max(1, info.levelCount) {
                         for frame in 0..<info.frameCount {
                             for channel in 0..<info.channels.count {
-                                bytes += try reader.plane(PlaneIndex(series: series, level: level, frame: frame, channel: channel)).bytes.count
+                                jobs.append(PlaneIndex(series: series, level: level, frame: frame, channel: channel))
                             }
                         }
                     }
                 }
+                let total = Mutex<(bytes: Int, error: MicroscopyIOError?)>((0, nil))
+                let planes = jobs
+                DispatchQueue.concurrentPerform(iterations: planes.count) { job in
+                    do throws(MicroscopyIOError) {
+                        let count = try reader.plane(planes[job]).bytes.count
+                        total.withLock { $0.bytes += count }
+                    } catch {
+                        total.withLock { $0.error = $0.error ?? error }
+                    }
+                }
+                let (bytes, failure) = total.withLock { $0 }
+                if let failure { throw failure }
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 let line: [String: Any] = ["bytes": bytes, "seconds": seconds, "mb_per_s": Double(bytes) / 1e6 / max(seconds, 1e-9)]
