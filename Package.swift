@@ -5,6 +5,7 @@
 // Module layout (docs/ARCHITECTURE.md). Targets appear as their issues land:
 //
 //   C shims   CGEOS, CLibXML2, CInotifyTools, CTIFF, CZlib   (system libraries, Debian -dev packages)
+//   domain    ImageKit → MicroscopyIO → Stitching, Segmentation, SingleCell, Microdissection
 //   service   Catalog (GRDB) → Pipeline (profiles, stages, run dirs) → Daemon (watcher, scheduler)
 //   CLI       lmdflow (executable)
 //
@@ -51,6 +52,7 @@ let package = Package(
             dependencies: ["ImageKit", "CTIFF", "CZlib", "CDeflate", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "Microdissection", dependencies: ["ImageKit", "CGEOS", "CLibXML2"], swiftSettings: kernelSettings),
 
         // MARK: Service modules
         .target(
@@ -95,6 +97,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "ImageKitTests", dependencies: ["ImageKit"], swiftSettings: swiftSettings),
         .testTarget(name: "MicroscopyIOTests", dependencies: ["MicroscopyIO", "ImageKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "MicrodissectionTests", dependencies: ["Microdissection", "ImageKit"], swiftSettings: swiftSettings),
         .target(name: "LMDTestSupport", path: "Tests/LMDTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "LMDTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "LMDTestSupport"],
