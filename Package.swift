@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "Catalog", "MicroscopyIO", "ImageKit",
+                "Catalog", "MicroscopyIO", "ImageKit", "Microdissection",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "lmdflow",
             dependencies: [
-                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit",
+                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -48,7 +48,8 @@ public struct PipelineRunner: Sendable {
         let runDirectory = claimed.run.runDir ?? Self.runDirectory(for: runID, in: layout)
         let input = InputFile(
             path: claimed.input.currentPath, originalName: URL(fileURLWithPath: claimed.input.path).lastPathComponent,
-            size: claimed.input.size, mtimeNs: claimed.input.mtimeNs, sha256: claimed.input.sha256)
+            size: claimed.input.size, mtimeNs: claimed.input.mtimeNs, sha256: claimed.input.sha256,
+            originalPath: claimed.input.path)
         let manifestPath = "\(runDirectory)/run.json"
         let previousManifest = RunManifest.load(manifestPath)
         var manifest = RunManifest(

@@ -73,16 +73,19 @@ public struct InputFile: Sendable, Codable, Hashable {
     public var mtimeNs: Int64
     /// SHA-256 when it was taken.
     public var sha256: String
+    /// Where it was dropped (its sidecars are there), when known.
+    public var originalPath: String?
 
     enum CodingKeys: String, CodingKey {
-        case path, originalName = "original_name", size, mtimeNs = "mtime_ns", sha256
+        case path, originalName = "original_name", size, mtimeNs = "mtime_ns", sha256, originalPath = "original_path"
     }
 
     /// The name without its extension (`slide1` for `slide1.ome.tif`): the sample name.
     public var stem: String { FileOps.splitExtension(originalName).stem }
 
     /// Creates input facts.
-    public init(path: String, originalName: String, size: Int64, mtimeNs: Int64, sha256: String) {
+    public init(path: String, originalName: String, size: Int64, mtimeNs: Int64, sha256: String, originalPath: String? = nil) {
+        self.originalPath = originalPath
         self.path = path
         self.originalName = originalName
         self.size = size

@@ -34,7 +34,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let root = try makeRoot()
-            guard let profiles = profileDir ?? Self.shippedProfileDirectory() else {
+            guard let profiles = profileDir.map({ URL(fileURLWithPath: $0).standardizedFileURL.path }) ?? Self.shippedProfileDirectory() else {
                 throw CLIError(exitCode: .config, message: "cannot find the shipped profiles (share/lmdflow/profiles); pass --profile-dir")
             }
             let inbox = "\(root)/inbox/\(profile)"
@@ -62,13 +62,21 @@ struct DemoCommand: AsyncParsableCommand {
             // The sample: a synthetic nuclei image, written under a temporary name and renamed
             // into the drop folder, as microscope software should do.
             let sample = SyntheticSample.nuclei(width: 1024, height: 1024, count: 180, seed: 20261123)
+            // Sidecars first (a label mask as if from Cellpose, and 3 calibration points), then the image.
+            try TIFFWriter.write(sample.labels, to: "\(inbox)/.demo-nuclei.mask.tif.part")
+            guard rename("\(inbox)/.demo-nuclei.mask.tif.part", "\(inbox)/demo-nuclei.mask.tif") == 0 else {
+                throw CLIError(exitCode: .cannotCreate, message: "\(inbox)/demo-nuclei.mask.tif: cannot place the mask")
+            }
+            try FileOps.writeAtomically(Data(#"{"points_row_col_px": [[10, 10], [10, 1010], [1010, 510]]}"#.utf8),
+                                        to: "\(inbox)/demo-nuclei.calibration.json")
             let temp = "\(inbox)/.demo-nuclei.tif.part"
             try TIFFWriter.write(sample.image, to: temp, description: "lmdflow demo sample: 180 synthetic nuclei, seed 20261123")
             guard rename(temp, "\(inbox)/demo-nuclei.tif") == 0 else {
                 throw CLIError(exitCode: .cannotCreate, message: "\(inbox)/demo-nuclei.tif: cannot place the sample")
             }
             print("demo tree:   \(root)")
-            print("dropped:     \(inbox)/demo-nuclei.tif (1024x1024 uint16, 180 nuclei)")
+            print("dropped:     \(inbox)/demo-nuclei.tif (1024x1024 uint16, 180 nuclei) with its sidecars")
+            print("             demo-nuclei.mask.tif (labels) and demo-nuclei.calibration.json (3 points)")
             print("daemon:      lmdflow daemon --config \(configPath) --exit-when-idle")
             try await LMDFlowDaemon.run(config: config, exitWhenIdle: true, logger: logger)
 
@@ -80,6 +88,10 @@ struct DemoCommand: AsyncParsableCommand {
             print("")
             try Report.printRun(try catalog.details(runID: summary.run.id!), json: false)
             print("")
+            let details = try catalog.details(runID: summary.run.id!)
+            for output in details.outputs where output.kind == "outbox_cut_xml" || output.kind == "outbox_preview" {
+                print(output.kind == "outbox_cut_xml" ? "cut file:    \(output.path)" : "preview:     \(output.path)")
+            }
             print("catalog:     \(config.layout.catalog)")
             print("outbox:      \(config.layout.outbox)")
             print("archive:     \(config.layout.archive)")
