@@ -39,5 +39,6 @@ if [[ -d $shared ]]; then
     tiff) find "$shared" \( -name '*.tif' -o -name '*.tiff' \) -size -2M -exec cp -n {} "$corpus/" \; ;;
   esac
 fi
+export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan.supp:${LSAN_OPTIONS:-}"
 exec "$scratch/$harness" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
   -artifact_prefix="Fuzz/crashes/$kind/" -print_final_stats=1 "$@" "$corpus"
