@@ -44,8 +44,7 @@ public struct CutJob: Sendable {
         do {
             plane = try AcquisitionFile.open(path: maskPath).plane(PlaneIndex(frame: 0, channel: 0))
         } catch {
-            throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: maskPath,
-                                location: error.offset.map { "offset \($0)" }, message: error.message)
+            throw PipelineError(input: error)
         }
         guard [.uint8, .uint16, .uint32].contains(plane.pixelType) else {
             throw PipelineError(code: .inputInvalid, path: maskPath,
@@ -72,8 +71,7 @@ public struct CutJob: Sendable {
             do {
                 background = try AcquisitionFile.open(path: imagePath).plane(PlaneIndex(frame: 0, channel: channel))
             } catch {
-                throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: imagePath,
-                                    location: error.offset.map { "offset \($0)" }, message: error.message)
+                throw PipelineError(input: error)
             }
         }
         let rgba: RGBAImage

@@ -166,7 +166,7 @@ public struct CutStage: Stage {
     static func allLabels(_ maskPath: String) throws(PipelineError) -> [Int] {
         let plane: Plane
         do { plane = try AcquisitionFile.open(path: maskPath).plane(PlaneIndex(frame: 0, channel: 0)) } catch {
-            throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: maskPath, message: error.message)
+            throw PipelineError(input: error)
         }
         var seen = Set<Int>()
         plane.bytes.withUnsafeBytes { raw in

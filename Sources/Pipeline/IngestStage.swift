@@ -79,8 +79,7 @@ public struct IngestStage: Stage {
         do {
             probe = try FormatProbe.probe(path: input.path)
         } catch {
-            throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: input.path,
-                                location: error.offset.map { "offset \($0)" }, stage: name, message: error.message)
+            throw PipelineError(input: error, stage: name)
         }
         if probe.format == .nd2Legacy {
             throw PipelineError(code: .inputInvalid, path: input.path, stage: name,
@@ -96,8 +95,7 @@ public struct IngestStage: Stage {
         do {
             acquisition = try AcquisitionFile.open(path: input.path).info
         } catch {
-            throw PipelineError(code: PipelineError.Code(rawValue: "input_\(error.code.rawValue)"), path: input.path,
-                                location: error.offset.map { "offset \($0)" }, stage: name, message: error.message)
+            throw PipelineError(input: error, stage: name)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
