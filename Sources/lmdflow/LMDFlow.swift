@@ -45,6 +45,11 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// Opens the catalog of the configured state directory (for the query commands).
+    func catalog() throws -> Catalog {
+        try Catalog(path: try load().layout.catalog)
+    }
+
     func logger(_ config: DaemonConfig?, label: String = "lmdflow") -> Logger {
         LogSetup.bootstrapOnce(level: logLevel ?? config?.logLevel ?? "info")
         return Logger(label: label)

@@ -28,8 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let catalog = try Catalog(path: config.layout.catalog)
+            let catalog = try options.catalog()
             let row = try catalog.daemonStatus()
             let alive = row.map { kill($0.pid, 0) == 0 || errno == EPERM } ?? false
             let fresh = row.map { Date().timeIntervalSince($0.heartbeatAt) < 30 } ?? false
@@ -94,8 +93,7 @@ struct RunsCommand: AsyncParsableCommand {
                 }
                 filter.since = date
             }
-            let config = try options.load()
-            let catalog = try Catalog(path: config.layout.catalog)
+            let catalog = try options.catalog()
             let runs = try catalog.runs(filter)
             if output.json {
                 try Report.printJSON(runs)
@@ -130,8 +128,7 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let catalog = try Catalog(path: config.layout.catalog)
+            let catalog = try options.catalog()
             try Report.printRun(try catalog.details(runID: run), json: output.json)
         }
     }
@@ -157,8 +154,7 @@ struct XMLCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let catalog = try Catalog(path: config.layout.catalog)
+            let catalog = try options.catalog()
             let details = try catalog.details(runID: run)
             var files = details.outputs.filter { $0.kind == "cut_xml" }
             if let set {
@@ -198,8 +194,7 @@ struct RetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let catalog = try Catalog(path: config.layout.catalog)
+            let catalog = try options.catalog()
             let new = try catalog.retry(runID: run, version: LMDFlowVersion.current)
             if output.json {
                 try Report.printJSON(new)
