@@ -124,13 +124,8 @@ public struct Catalog: Sendable {
             try EventRecord(kind: "run_queued", runID: run.id, inputID: input.id, path: input.path,
                             message: "queued run \(run.id!) for \(input.path) (profile \(input.profile))").append(to: db)
             if let runDirectory {
-                run.state = .running
-                run.attempts = 1
-                run.startedAt = Date()
-                run.runDir = runDirectory(run.id!)
-                try run.update(db)
-                input.state = .processing
-                try input.update(db)
+                let started = try Self.start(run, input: input, runDirectory: runDirectory, db: db)
+                return .queued(input: started.input, run: started.run)
             }
             return .queued(input: input, run: run)
         }
@@ -160,20 +155,13 @@ public struct Catalog: Sendable {
     /// directory the caller chose through `runDirectory`. Returns nil when nothing is queued.
     public func claimNextRun(runDirectory: @Sendable (Int64) -> String) throws(CatalogError) -> ClaimedRun? {
         try write { db in
-            guard var run = try RunRecord
+            guard let run = try RunRecord
                 .filter(Column("state") == RunState.queued.rawValue)
                 .order(Column("id"))
                 .fetchOne(db)
             else { return nil }
-            guard var input = try InputRecord.fetchOne(db, key: run.inputID) else { return nil }
-            run.state = .running
-            run.attempts += 1
-            run.startedAt = Date()
-            if run.runDir == nil { run.runDir = runDirectory(run.id!) }
-            try run.update(db)
-            input.state = .processing
-            try input.update(db)
-            return ClaimedRun(run: run, input: input)
+            guard let input = try InputRecord.fetchOne(db, key: run.inputID) else { return nil }
+            return try Self.start(run, input: input, runDirectory: runDirectory, db: db)
         }
     }
 
@@ -181,25 +169,35 @@ public struct Catalog: Sendable {
     public func claim(runID: Int64, runDirectory: @Sendable (Int64) -> String) throws(CatalogError) -> ClaimedRun {
         let path = self.path
         return try write { db in
-            guard var run = try RunRecord.fetchOne(db, key: runID) else {
+            guard let run = try RunRecord.fetchOne(db, key: runID) else {
                 throw CatalogError(code: .notFound, path: path, message: "no run \(runID)")
             }
             guard run.state == .queued else {
                 throw CatalogError(code: .invalidState, path: path,
                                    message: "run \(runID) is \(run.state.rawValue), not queued")
             }
-            guard var input = try InputRecord.fetchOne(db, key: run.inputID) else {
+            guard let input = try InputRecord.fetchOne(db, key: run.inputID) else {
                 throw CatalogError(code: .notFound, path: path, message: "no input \(run.inputID)")
             }
-            run.state = .running
-            run.attempts += 1
-            run.startedAt = Date()
-            if run.runDir == nil { run.runDir = runDirectory(runID) }
-            try run.update(db)
-            input.state = .processing
-            try input.update(db)
-            return ClaimedRun(run: run, input: input)
+            return try Self.start(run, input: input, runDirectory: runDirectory, db: db)
         }
+    }
+
+    /// The one transition queued → running: counts the attempt, keeps an existing run directory
+    /// (a resumed run) or asks for a new one, and marks the input processing.
+    private static func start(
+        _ run: RunRecord, input: InputRecord, runDirectory: (Int64) -> String, db: Database
+    ) throws -> ClaimedRun {
+        var run = run
+        var input = input
+        run.state = .running
+        run.attempts += 1
+        run.startedAt = Date()
+        if run.runDir == nil { run.runDir = runDirectory(run.id!) }
+        try run.update(db)
+        input.state = .processing
+        try input.update(db)
+        return ClaimedRun(run: run, input: input)
     }
 
     /// Marks a running run succeeded and records its outputs, in one transaction.
