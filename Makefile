@@ -10,7 +10,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 # Debian packages needed to build (runtime: the matching shared libraries).
-DEB_PACKAGES := pkg-config libgeos-dev libxml2-dev libinotifytools0-dev libtiff-dev zlib1g-dev libdeflate-dev libsqlite3-dev
+DEB_PACKAGES := pkg-config libgeos-dev libxml2-dev libinotifytools0-dev libtiff-dev zlib1g-dev libdeflate-dev libsqlite3-dev libhdf5-dev
 # Extra tools the tests use when present (systemd-analyze for the unit's exposure check).
 DEB_TEST_PACKAGES := systemd time
 

@@ -4,8 +4,8 @@
 //
 // Module layout (docs/ARCHITECTURE.md). Targets appear as their issues land:
 //
-//   C shims   CGEOS, CLibXML2, CInotifyTools, CTIFF, CZlib   (system libraries, Debian -dev packages)
-//   domain    ImageKit → MicroscopyIO → Stitching, Segmentation, SingleCell, Microdissection
+//   C shims   CGEOS, CLibXML2, CInotifyTools, CTIFF, CZlib, CDeflate, CHDF5  (system libraries, Debian -dev packages)
+//   domain    ImageKit → MicroscopyIO → Stitching, Segmentation, SingleCell (+ CHDF5), Microdissection
 //   service   Catalog (GRDB) → Pipeline (profiles, stages, run dirs) → Daemon (watcher, scheduler)
 //   CLI       lmdflow (executable)
 //
@@ -47,6 +47,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libdeflate (whole-buffer inflate, ~3x zlib on ND2 frames); libtiff-dev depends on it.
         .systemLibrary(name: "CDeflate", providers: [.apt(["libdeflate-dev"])]),
+        // libhdf5 (serial): scPortrait's single_cells.h5sc.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
 
         // MARK: Domain modules (values in, values out)
         .target(name: "ImageKit", swiftSettings: kernelSettings),
@@ -57,6 +59,7 @@ let package = Package(
         ),
         .target(name: "Microdissection", dependencies: ["ImageKit", "CGEOS", "CLibXML2"], swiftSettings: kernelSettings),
         .target(name: "Segmentation", dependencies: ["ImageKit"], swiftSettings: kernelSettings),
+        .target(name: "SingleCell", dependencies: ["ImageKit", "CHDF5", "CDeflate"], swiftSettings: kernelSettings),
 
         // MARK: Service modules
         .target(
@@ -67,7 +70,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation",
+                "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "lmdflow",
             dependencies: [
-                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation",
+                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,6 +106,8 @@ let package = Package(
         .testTarget(name: "MicroscopyIOTests", dependencies: ["MicroscopyIO", "ImageKit"], swiftSettings: swiftSettings),
         .testTarget(name: "MicrodissectionTests", dependencies: ["Microdissection", "ImageKit"], swiftSettings: swiftSettings),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "ImageKit", "MicroscopyIO"], swiftSettings: swiftSettings),
+        .testTarget(name: "SingleCellTests", dependencies: ["SingleCell", "ImageKit", "MicroscopyIO", "LMDTestSupport"],
+                    swiftSettings: swiftSettings),
         .target(name: "LMDTestSupport", path: "Tests/LMDTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "LMDTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "LMDTestSupport"],
