@@ -6,6 +6,7 @@
 #define LMDFLOW_CHDF5_SHIM_H
 #include <hdf5.h>
 #include <H5Zpublic.h>
+#include <string.h>
 
 static inline hid_t lmd_h5p_default(void) { return H5P_DEFAULT; }
 static inline hid_t lmd_h5s_all(void) { return H5S_ALL; }
@@ -41,6 +42,40 @@ static inline unsigned lmd_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned lmd_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned lmd_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned lmd_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline hid_t lmd_h5e_default(void) { return H5E_DEFAULT; }
+static inline hid_t lmd_h5t_native_uint16(void) { return H5T_NATIVE_UINT16; }
+
+/// First and last description on the calling thread's HDF5 error stack (the API call that failed
+/// and the innermost cause, e.g. "unable to open file" / "file signature not found").
+typedef struct {
+    char first[256];
+    char last[256];
+    unsigned count;
+} lmd_h5_error_summary;
+
+static inline herr_t lmd_h5_error_walk_(unsigned n, const H5E_error2_t *err, void *data) {
+    (void)n;
+    lmd_h5_error_summary *summary = (lmd_h5_error_summary *)data;
+    const char *desc = (err != NULL && err->desc != NULL && err->desc[0] != '\0') ? err->desc
+                     : (err != NULL && err->func_name != NULL ? err->func_name : "");
+    if (summary->count == 0) {
+        strncpy(summary->first, desc, sizeof(summary->first) - 1);
+        summary->first[sizeof(summary->first) - 1] = '\0';
+    }
+    strncpy(summary->last, desc, sizeof(summary->last) - 1);
+    summary->last[sizeof(summary->last) - 1] = '\0';
+    summary->count += 1;
+    return 0;
+}
+
+/// Fills `summary` from the calling thread's default error stack, then clears the stack.
+static inline void lmd_h5_take_error(lmd_h5_error_summary *summary) {
+    summary->first[0] = '\0';
+    summary->last[0] = '\0';
+    summary->count = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, lmd_h5_error_walk_, summary);
+    H5Eclear2(H5E_DEFAULT);
+}
 /// Silences HDF5's automatic error printing to stderr (errors are reported as Swift errors).
 static inline void lmd_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

@@ -18,6 +18,8 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code(rawValue: "not_found")
         /// The operation is not allowed in the row's current state (e.g. retrying a running run).
         public static let invalidState = Code(rawValue: "invalid_state")
+        /// A record to store is inconsistent (e.g. a feature vector of the wrong length).
+        public static let invalidRecord = Code(rawValue: "invalid_record")
         /// The text of the code.
         public var description: String { rawValue }
     }

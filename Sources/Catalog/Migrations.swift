@@ -98,6 +98,46 @@ enum CatalogMigrations {
         migrator.registerMigration("v2-stage-metrics") { db in
             try db.alter(table: "stages") { t in t.add(column: "metrics_json", .text) }
         }
+        // Single cells: the cells of a run, their feature vectors (one row per cell; the column
+        // names once per run) and the cell sets chosen for cutting, one version per selection.
+        migrator.registerMigration("v3-single-cells") { db in
+            try db.create(table: "cells") { t in
+                t.column("run_id", .integer).notNull().references("runs", onDelete: .cascade)
+                t.column("cell_id", .integer).notNull()
+                t.column("centroid_x", .double)
+                t.column("centroid_y", .double)
+                t.column("area", .double)
+                t.primaryKey(["run_id", "cell_id"])
+            }
+            try db.create(table: "feature_columns") { t in
+                t.column("run_id", .integer).notNull().references("runs", onDelete: .cascade)
+                t.column("ordinal", .integer).notNull()
+                t.column("name", .text).notNull()
+                t.primaryKey(["run_id", "ordinal"])
+                t.uniqueKey(["run_id", "name"])
+            }
+            try db.create(table: "features") { t in
+                t.column("run_id", .integer).notNull().references("runs", onDelete: .cascade)
+                t.column("cell_id", .integer).notNull()
+                // float64 little-endian, one per feature column in ordinal order (NaN = no value).
+                t.column("vector", .blob).notNull()
+                t.primaryKey(["run_id", "cell_id"])
+            }
+            try db.create(table: "cell_sets") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).notNull().references("runs", onDelete: .cascade)
+                t.column("version", .integer).notNull()
+                t.column("ordinal", .integer).notNull()
+                t.column("name", .text).notNull()
+                t.column("well", .text)
+                t.column("cell_count", .integer).notNull()
+                t.column("cell_ids_json", .text).notNull()
+                t.column("rule", .text)
+                t.column("source", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.uniqueKey(["run_id", "version", "ordinal"])
+            }
+        }
         return migrator
     }
 }

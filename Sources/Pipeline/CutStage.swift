@@ -3,6 +3,7 @@ import ImageKit
 import Microdissection
 import MicroscopyIO
 import Logging
+import SingleCell
 
 /// The `cut` stage: a label mask and cell sets to the Leica LMD cutting XML and a preview PNG,
 /// both published to `outbox/<sample>/`.
@@ -10,8 +11,11 @@ import Logging
 /// Section `LMDSelection` (scPortrait's name): every py-lmd key (`shape_dilation`,
 /// `binary_smoothing`, `convolution_smoothing`, `rdp_epsilon`, `path_optimization`,
 /// `orientation_transform`, `xml_decimal_transform`, …) with py-lmd's defaults, plus:
-/// - `cell_sets`: list of `{name, classes, well}`; `classes: all` takes every label of the mask
-///   (default: one set `all` → well `A1`).
+/// - `cell_sets` / `max_per_well`: the cell sets (docs/SELECTION.md). scPortrait's
+///   `{name, classes, well}` with `classes: all` for every label (default: one set `all` → well
+///   `A1`); when the profile has a `select` stage that stage evaluates them (expressions over
+///   features, id CSVs, ranks, samples, the `<stem>.select.yml` sidecar) and `cut` cuts its
+///   `selection.json`. Without one, only id lists, `all` and samples work.
 /// - `calibration_points`: `[[row, col], …]` in mask pixels, used when the input has no
 ///   `<stem>.calibration.json` sidecar.
 /// - `preview_channel`: channel of the input drawn under the preview (default 0).
@@ -24,12 +28,12 @@ import Logging
 public struct CutStage: Stage {
     /// The stage name.
     public let name = "cut"
-    /// Version 1.
-    public let version = 1
+    /// Version 2: cell sets through `SelectionPlan`; writes `cut.json`.
+    public let version = 2
     /// py-lmd settings.
     public let settings: [String: ConfigValue]
-    /// Cell sets (classes `nil` = every label in the mask).
-    public let sets: [(name: String, classes: [Int]?, well: String?)]
+    /// Cell sets from `cell_sets` (used when the profile has no `select` stage).
+    public let plan: SelectionPlan
     /// Calibration points from the profile.
     public let calibrationPoints: [[Double]]?
     /// Preview background channel.
@@ -47,35 +51,14 @@ public struct CutStage: Stage {
 
     init(section: ConfigNode?) throws(PipelineError) {
         var settings: [String: ConfigValue] = [:]
-        var sets: [(String, [Int]?, String?)] = [("all", nil, "A1")]
+        var plan = SelectionPlan.everyCell
         var calibration: [[Double]]?
         var previewChannel = 0
         var segmentationChannel: String?
         if let section {
             let reader = try ConfigReader(section)
-            if let node = reader.child("cell_sets") {
-                guard case .sequence(let items) = node.kind, !items.isEmpty else { throw node.error("expected a list of cell sets") }
-                sets = []
-                for item in items {
-                    let set = try ConfigReader(item)
-                    let name = try set.string("name", default: "set\(sets.count + 1)")
-                    let well = try set.optionalString("well")
-                    guard let classesNode = set.child("classes") else { throw item.error("missing key 'classes' (a list of ids, or all)") }
-                    var classes: [Int]?
-                    switch classesNode.value {
-                    case .string("all"): classes = nil
-                    case .array(let values):
-                        classes = []
-                        for value in values {
-                            guard case .int(let id) = value else { throw classesNode.error("expected integer cell ids") }
-                            classes?.append(id)
-                        }
-                    default: throw classesNode.error("expected a list of cell ids, or all")
-                    }
-                    try set.finish()
-                    sets.append((name, classes, well))
-                }
-            }
+            let base = URL(fileURLWithPath: section.file).deletingLastPathComponent().path
+            if let parsed = try SelectionPlan.read(from: reader, baseDirectory: base) { plan = parsed }
             if let node = reader.child("calibration_points") {
                 guard case .array(let points) = node.value else { throw node.error("expected [[row, col], ...]") }
                 calibration = try points.map { point throws(PipelineError) -> [Double] in
@@ -93,7 +76,7 @@ public struct CutStage: Stage {
             if let channel = try reader.optionalString("segmentation_channel") {
                 segmentationChannel = channel.hasPrefix("seg_all_") ? String(channel.dropFirst("seg_all_".count)) : channel
             }
-            for key in reader.keys where !["cell_sets", "calibration_points", "preview_channel", "segmentation_channel"].contains(key) {
+            for key in reader.keys where !["cell_sets", "max_per_well", "calibration_points", "preview_channel", "segmentation_channel"].contains(key) {
                 settings[key] = reader.child(key)?.value
             }
             // py-lmd keys are validated by LMDConfig (unknown keys are errors naming the key).
@@ -105,7 +88,7 @@ public struct CutStage: Stage {
             }
         }
         self.settings = settings
-        self.sets = sets
+        self.plan = plan
         self.calibrationPoints = calibration
         self.previewChannel = previewChannel
         self.segmentationChannel = segmentationChannel
@@ -115,10 +98,7 @@ public struct CutStage: Stage {
     public var configuration: ConfigValue {
         .object([
             "settings": .object(settings),
-            "cell_sets": .array(sets.map { set in
-                .object(["name": .string(set.name), "well": set.well.map(ConfigValue.string) ?? .null,
-                         "classes": set.classes.map { .array($0.map(ConfigValue.int)) } ?? .string("all")])
-            }),
+            "selection": plan.configuration,
             "calibration_points": calibrationPoints.map { .array($0.map { .array($0.map(ConfigValue.double)) }) } ?? .null,
             "preview_channel": .int(previewChannel),
             "segmentation_channel": segmentationChannel.map(ConfigValue.string) ?? .null,
@@ -161,29 +141,44 @@ public struct CutStage: Stage {
             throw PipelineError(code: PipelineError.Code(rawValue: "cut_\(error.code.rawValue)"), path: sidecar, stage: name,
                                 message: error.description)
         }
-        let config = try CutJob.config(from: .object(settings), path: "LMDSelection")
         var cellSets: [CellSet] = []
-        for set in sets {
-            let classes = try set.classes ?? (try Self.allLabels(maskPath))
-            cellSets.append(CellSet(name: set.name, classes: classes, well: set.well))
+        if let select = context.previous["select"], let artifact = select.artifacts.first(where: { $0.kind == "selection" }) {
+            // The select stage chose the cells (expressions, id lists, sidecar): cut those sets.
+            let document = try SelectionDocument.load(path: "\(context.runDirectory)/\(artifact.path)")
+            cellSets = document.sets.map { CellSet(name: $0.name, classes: $0.cellIDs, well: $0.well) }
+        } else {
+            // No select stage: the cell sets are id lists or `all` over the mask's labels.
+            let labels = try Self.allLabels(maskPath)
+            let table: FeatureTable
+            do { table = try FeatureTable(cellIDs: labels, columns: []) } catch {
+                throw PipelineError(code: .stageFailed, stage: name, message: error.description)
+            }
+            let result: SelectionResult
+            do { result = try Selection.evaluate(plan.rules, on: table, maxPerWell: plan.maxPerWell) } catch {
+                let failure = plan.pipelineError(error)
+                guard error.code == .unknownColumn else { throw failure }
+                throw PipelineError(code: failure.code, path: failure.path, location: failure.location, stage: name,
+                                    message: failure.message + " (selecting by features needs the featurize and select stages before cut)")
+            }
+            for note in result.notes { context.logger.notice("\(note)") }
+            cellSets = result.sets.map { CellSet(name: $0.name, classes: $0.ids, well: $0.well) }
         }
+        let recipe = CutRecipe(
+            maskPath: maskPath.hasPrefix(context.runDirectory + "/") ? String(maskPath.dropFirst(context.runDirectory.count + 1)) : maskPath,
+            settings: settings, calibration: calibration.points.map { [$0.row, $0.column] }, previewChannel: previewChannel,
+            imagePath: input.path, stem: input.stem)
+        let recipeArtifact = try context.writeArtifact(try recipe.encoded(), name: "cut.json", kind: "cut_recipe")
         try context.checkCancellation()
-        let job = CutJob(maskPath: maskPath, cellSets: cellSets, calibration: calibration, config: config)
-        let output = try await Blocking.run { () throws(PipelineError) -> CutJob.Output in try job.run() }
-        for warning in output.plan.warnings { context.logger.notice("\(warning)") }
-        let xmlName = "\(input.stem)_\(sets.map(\.name).joined(separator: "_")).xml".replacingOccurrences(of: " ", with: "_")
-        let xml = try context.writeArtifact(Data(output.xml), name: xmlName, kind: "cut_xml", publish: true)
-        let previewChannel = self.previewChannel
-        let png = try await Blocking.run { () throws(PipelineError) -> [UInt8] in
-            try CutJob.previewPNG(output, imagePath: input.path, channel: previewChannel)
-        }
-        let preview = try context.writeArtifact(Data(png), name: "preview.png", kind: "preview", publish: true)
-        let travel = output.plan.sets.reduce(0) { $0 + $1.travel }
-        let wells = Set(output.plan.sets.compactMap(\.well)).sorted()
+        let made = try await recipe.cut(sets: cellSets, runDirectory: context.runDirectory, version: nil, logger: context.logger)
+        let xml = try context.writeArtifact(Data(made.output.xml), name: made.xmlName, kind: "cut_xml", publish: true)
+        let preview = try context.writeArtifact(Data(made.png), name: made.previewName, kind: "preview", publish: true)
+        let plan = made.output.plan
+        let travel = plan.sets.reduce(0) { $0 + $1.travel }
         return StageResult(
-            artifacts: [xml, preview],
-            message: "\(output.plan.shapeCount) shapes from \(output.plan.sets.reduce(0) { $0 + $1.cellCount }) cells, wells \(wells.joined(separator: ",")), laser travel \(Int(travel)) px",
-            metrics: ["shapes": Double(output.plan.shapeCount), "travel_px": travel, "plan_s": output.plan.timings.total])
+            artifacts: [xml, preview, recipeArtifact],
+            message: made.summary,
+            metrics: ["shapes": Double(plan.shapeCount), "travel_px": travel, "plan_s": plan.timings.total,
+                      "cells": Double(plan.sets.reduce(0) { $0 + $1.cellCount })])
     }
 
     /// Every non-zero label of the mask, ascending.

@@ -1,6 +1,7 @@
 public import Catalog
 import Foundation
 public import Logging
+import SingleCell
 
 /// How a run ended.
 public enum RunOutcome: Sendable, Equatable {
@@ -164,6 +165,8 @@ public struct PipelineRunner: Sendable {
                                                 sha256: artifact.sha256, bytes: artifact.bytes, createdAt: now))
                 }
             }
+            try importSingleCells(runID: runID, runDirectory: runDirectory,
+                                  artifacts: profile.stages.compactMap { results[$0.name] }.flatMap(\.artifacts))
             manifest.state = "succeeded"
             manifest.finishedAt = Date()
             try manifest.save(manifestPath)
@@ -176,6 +179,22 @@ public struct PipelineRunner: Sendable {
             return .succeeded(outputs: outputs.map(\.path))
         } catch {
             return fail(runID, error, manifest: &manifest, manifestPath: manifestPath, log: log)
+        }
+    }
+
+    /// Records the run's cells and features (`features.csv`) and its cell sets
+    /// (`selection.json`, version 1) in the catalog. Idempotent: a resumed run imports again.
+    private func importSingleCells(runID: Int64, runDirectory: String, artifacts: [Artifact]) throws {
+        if let features = artifacts.last(where: { $0.kind == "features_csv" }) {
+            let table = try SingleCellJob.readCSV(path: "\(runDirectory)/\(features.path)")
+            let cells = SingleCellJob.catalogCells(table).map {
+                CellTableRecord.Cell(cellID: $0.id, centroidX: $0.x, centroidY: $0.y, area: $0.area, values: $0.values)
+            }
+            try catalog.saveCells(runID: runID, table: CellTableRecord(columns: table.columnNames, cells: cells))
+        }
+        if let selection = artifacts.last(where: { $0.kind == "selection" }) {
+            let document = try SelectionDocument.load(path: "\(runDirectory)/\(selection.path)")
+            try catalog.saveCellSets(runID: runID, version: document.version, sets: document.records(runID: runID))
         }
     }
 

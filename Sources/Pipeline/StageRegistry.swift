@@ -43,6 +43,9 @@ public struct StageRegistry: Sendable {
         registry.register(IngestStage.descriptor)
         registry.register(WaitStage.descriptor)
         registry.register(SegmentStage.descriptor)
+        registry.register(ExtractStage.descriptor)
+        registry.register(FeaturizeStage.descriptor)
+        registry.register(SelectStage.descriptor)
         registry.register(CutStage.descriptor)
         return registry
     }

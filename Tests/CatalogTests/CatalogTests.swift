@@ -30,7 +30,7 @@ struct CatalogOpenTests {
             runID = try #require(run.id)
         }
         let reopened = try Catalog(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1-backbone", "v2-stage-metrics"])
+        #expect(try reopened.appliedMigrations() == ["v1-backbone", "v2-stage-metrics", "v3-single-cells"])
         #expect(try reopened.journalMode() == "wal")
         #expect(try reopened.integrityCheck() == ["ok"])
         let run = try reopened.run(id: runID)

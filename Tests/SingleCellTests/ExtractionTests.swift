@@ -1,5 +1,6 @@
 import Foundation
 import ImageKit
+import LMDTestSupport
 import MicroscopyIO
 import Synchronization
 import Testing
@@ -178,6 +179,53 @@ fileprivate final class StackCollector: Sendable {
         #expect(reference.count == ours.stack.count)
         let differing = zip(reference, ours.stack).filter { $0.bitPattern != $1.bitPattern }.count
         #expect(differing == 0)
+    }
+
+    @Test(.enabled(if: hasSharedTestData, "needs ../shared/testdata (scPortrait reference run)"))
+    func everyRowMatchesScPortraitsFile() throws {
+        let root = try #require(Self.root)
+        let reference = try H5SCReader(path: root.appendingPathComponent("outputs/wga/reference_files/single_cells.h5sc").path)
+        let (plan, rows) = try Self.extractWGA()
+        #expect(reference.cellIDs.map { Int($0) } == plan.cells.map(\.id))
+        var differingCells = 0, differingValues = 0
+        for row in 0..<reference.cellCount {
+            let expected = try reference.stack(row: row)
+            let ours = try #require(rows[row]).stack
+            let n = zip(expected, ours).filter { $0.bitPattern != $1.bitPattern }.count
+            if n > 0 { differingCells += 1; differingValues += n }
+        }
+        #expect(differingCells == 0, "\(differingCells) cells, \(differingValues) float16 values differ from scPortrait's")
+    }
+
+    @Test(.enabled(if: hasSharedTestData, "needs ../shared/testdata (scPortrait reference run)"))
+    func writtenFileReadsBackAsExtracted() throws {
+        let root = try #require(Self.root)
+        let nucleus = try loadLabels(root.appendingPathComponent("outputs/dapi/mask_seg_all_nucleus.tif").path)
+        let image = root.appendingPathComponent("inputs/synthetic_2ch_2048.tif").path
+        let channels = [try loadChannel(image, 0), try loadChannel(image, 1)]
+        let plan = CellExtractor.plan(centres: nucleus, imageSize: 64)
+        let layout = CellStackLayout(maskNames: ["seg_all_nucleus"], imageChannelNames: ["nucleus", "cytosol"], imageSize: 64)
+        let directory = try TemporaryDirectory()
+        let path = directory.file("cells.h5sc")
+        let writer = try H5SCWriter(path: path, layout: layout, cellCount: plan.cells.count)
+        let collector = StackCollector()
+        try CellExtractor.extract(plan: plan, masks: [nucleus], channels: channels, settings: ExtractionSettings(imageSize: 64)) { row, id, stack throws(SingleCellError) in
+            try writer.write(row: row, cellID: UInt64(id), stack: stack)
+            collector.add(row, id, stack)
+        }
+        try writer.finish()
+        let reader = try H5SCReader(path: path)
+        #expect(reader.cellCount == plan.cells.count)
+        #expect(reader.layout.channelNames == ["seg_all_nucleus", "nucleus", "cytosol"])
+        let rows = collector.rows.withLock { $0 }
+        for row in stride(from: 0, to: reader.cellCount, by: 97) {
+            #expect(try reader.stack(row: row) == rows[row]?.stack)
+        }
+        // mapStacks returns per-row results in row order.
+        let sums = try reader.mapStacks(threads: 2, batch: 7) { stack in stack.reduce(0.0) { $0 + Double($1) } }
+        #expect(sums.count == reader.cellCount)
+        let direct = try reader.stack(row: reader.cellCount - 1).reduce(0.0) { $0 + Double($1) }
+        #expect(sums.last == direct)
     }
 
     @Test(.enabled(if: hasSharedTestData, "needs ../shared/testdata (scPortrait reference run)"))
