@@ -410,7 +410,7 @@ public enum Background {
                     let out = sb.baseAddress!
                     // One job per tile row; each job owns one 65 536-bin histogram.
                     ParallelFor.run(ny &+ 1) { job in
-                        var histogram = MedianHistogram()
+                        let histogram = MedianHistogram()
                         if job == ny {
                             global = histogram.median(
                                 img, msk, width: width, rows: 0..<height, columns: 0..<width)

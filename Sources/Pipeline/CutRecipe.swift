@@ -74,7 +74,17 @@ public struct CutRecipe: Sendable, Codable, Hashable {
         try await cut(sets: sets.map { CellSet(name: $0.name, classes: $0.ids, well: $0.well) }, runDirectory: runDirectory, version: version, logger: logger)
     }
 
-    func cut(sets: [CellSet], runDirectory: String, version: Int?, logger: Logger) async throws(PipelineError) -> Made {
+    func cut(sets all: [CellSet], runDirectory: String, version: Int?, logger: Logger) async throws(PipelineError) -> Made {
+        // An empty set (a rule that matched nothing, a well already full) has nothing to cut: it
+        // is reported and left out of the file; a selection with no cells at all is an error.
+        let sets = all.filter { !$0.classes.isEmpty }
+        for set in all where set.classes.isEmpty {
+            logger.warning("cell set '\(set.name ?? "?")' has no cells; it is left out of the cut file")
+        }
+        guard !sets.isEmpty else {
+            throw PipelineError(code: PipelineError.Code(rawValue: "cut_emptySelection"),
+                                message: "no cell set has any cells (sets: \(all.map { $0.name ?? "?" }.joined(separator: ", "))); nothing to cut")
+        }
         let mask = maskPath.hasPrefix("/") ? maskPath : "\(runDirectory)/\(maskPath)"
         let calibration: Calibration
         do { calibration = try Calibration(points: self.calibration.map { PixelPoint(row: $0[0], column: $0[1]) }) } catch {

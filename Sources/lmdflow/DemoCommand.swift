@@ -91,14 +91,20 @@ struct DemoCommand: AsyncParsableCommand {
             try Report.printRun(try catalog.details(runID: summary.run.id!), json: false)
             print("")
             let details = try catalog.details(runID: summary.run.id!)
-            for output in details.outputs where output.kind == "outbox_cut_xml" || output.kind == "outbox_preview" {
-                print(output.kind == "outbox_cut_xml" ? "cut file:    \(output.path)" : "preview:     \(output.path)")
+            let labels = ["single_cells": "single cells:", "features_csv": "features:   ", "selection": "selection:  ",
+                          "outbox_cut_xml": "cut file:   ", "outbox_preview": "preview:    "]
+            for kind in ["single_cells", "features_csv", "selection", "outbox_cut_xml", "outbox_preview"] {
+                for output in details.outputs where output.kind == kind { print("\(labels[kind]!) \(output.path)") }
+            }
+            for set in try catalog.cellSets(runID: summary.run.id!) {
+                print("cell set:     \(set.name) → \(set.well ?? "-"): \(set.cellIDs.count) cells (\(set.rule ?? ""))")
             }
             print("catalog:     \(config.layout.catalog)")
             print("outbox:      \(config.layout.outbox)")
             print("archive:     \(config.layout.archive)")
             print("try:         lmdflow show \(summary.run.id!) --config \(configPath)")
             print("             lmdflow runs --config \(configPath)")
+            print("             lmdflow select \(summary.run.id!) --sets my-sets.yml --config \(configPath)   (re-select, new cut-file version)")
             guard summary.run.state == .succeeded else { throw ExitCode(ExitStatus.runFailed.rawValue) }
         }
     }

@@ -47,17 +47,29 @@ struct ReloadAndDemoTests {
         #expect(FileManager.default.fileExists(atPath: "\(dir)/state/runs/1/run.json"))
         #expect(FileManager.default.fileExists(atPath: "\(dir)/state/archive/demo-nuclei.tif"))
         // The cut file and its preview are in the outbox, and the XML is a Leica LMD document.
-        let xml = try String(contentsOfFile: "\(dir)/state/outbox/demo-nuclei/demo-nuclei_all.xml", encoding: .utf8)
+        let xml = try String(contentsOfFile: "\(dir)/state/outbox/demo-nuclei/demo-nuclei_large_bright.xml", encoding: .utf8)
         #expect(xml.hasPrefix("<?xml version='1.0' encoding='UTF-8'?>\n<ImageData>"))
-        // The nuclei come from the segment stage now: 180 synthetic nuclei, a few may merge or split.
-        let shapes = xml.firstMatch(of: /<ShapeCount>(\d+)<\/ShapeCount>/).flatMap { Int($0.1) } ?? 0
-        #expect((172...188).contains(shapes), "\(shapes) shapes")
+        // Every stage ran: the nuclei were segmented (180 synthetic nuclei, a few may merge or
+        // split), extracted, featurized, and two sets chosen by their features.
         #expect(stdout.contains("segment") && stdout.contains("nucleus"))
-        #expect(xml.contains("<CapID>A1</CapID>"))
+        for stage in ["extract", "featurize", "select"] { #expect(stdout.contains(stage), "\(stage) missing") }
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/state/runs/1/single_cells.h5sc"))
+        let features = try String(contentsOfFile: "\(dir)/state/runs/1/features.csv", encoding: .utf8)
+        let rows = features.split(separator: "\n").count - 1
+        #expect((172...188).contains(rows), "\(rows) feature rows")
+        #expect(features.hasPrefix("cell_id,area_nucleus,"))
+        let catalog = try Catalog(path: "\(dir)/state/catalog.sqlite")
+        #expect(try catalog.cellCount(runID: 1) == rows)
+        let sets = try catalog.cellSets(runID: 1)
+        #expect(sets.map(\.name) == ["large", "bright"])
+        #expect(sets.map(\.well) == ["A1", "B1"])
+        #expect(sets.map(\.cellIDs.count) == [50, 40])
+        let shapes = xml.firstMatch(of: /<ShapeCount>(\d+)<\/ShapeCount>/).flatMap { Int($0.1) } ?? 0
+        #expect((80...90).contains(shapes), "\(shapes) shapes")
+        #expect(xml.contains("<CapID>A1</CapID>") && xml.contains("<CapID>B1</CapID>"))
         let png = try #require(FileManager.default.contents(atPath: "\(dir)/state/outbox/demo-nuclei/preview.png"))
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
         #expect(stdout.contains("cut file:"))
-        let catalog = try Catalog(path: "\(dir)/state/catalog.sqlite")
         #expect(try catalog.integrityCheck() == ["ok"])
         #expect(try catalog.daemonStatus()?.state == "stopped")
     }

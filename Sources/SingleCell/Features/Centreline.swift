@@ -364,8 +364,13 @@ struct FootPointSolver {
             }
             let descended = j
             refine(descended)
-            // Branch and bound over the segments.
-            for g in 0..<segments {
+            // Branch and bound over the segments; those further than √best from a along t are
+            // out of reach (their bound exceeds best), so only the ones around a are visited.
+            let reach = bestG.squareRoot()
+            let segmentWidth = step * Double(k)
+            let gFirst = max(0, Int(((a - reach - tMin) / segmentWidth).rounded(.down)) &- 1)
+            let gLast = min(segments &- 1, Int(((a + reach - tMin) / segmentWidth).rounded(.down)) &+ 1)
+            for g in gFirst..<max(gFirst, gLast &+ 1) {
                 let first = g &* k, last = min(first &+ k, steps)
                 let t0 = ts[first], t1 = ts[last]
                 let dt = a < t0 ? t0 - a : (a > t1 ? a - t1 : 0)

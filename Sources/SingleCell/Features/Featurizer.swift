@@ -245,7 +245,8 @@ struct FeatureContext {
             guard id <= table.maxLabel, table.area[id] > 0 else { continue }
             let px = RegionShape.collect(
                 labels: labels, exclude: exclude, id: UInt32(truncatingIfNeeded: id), imageWidth: width,
-                x0: table.minX[id], y0: table.minY[id], x1: table.maxX[id], y1: table.maxY[id], scratch: scratch)
+                x0: table.minX[id], y0: table.minY[id], x1: table.maxX[id], y1: table.maxY[id],
+                capacity: table.area[id], scratch: scratch)
             if px.count == 0 {
                 set(layout.morphology(r, .area), row, 0)  // cytosol entirely covered by the nucleus
                 continue

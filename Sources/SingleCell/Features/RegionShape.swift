@@ -31,15 +31,16 @@ struct RegionPixels {
 enum RegionShape {
     /// Collects the pixels of `labels == id` (and, with `exclude`, `exclude != id`) inside the
     /// inclusive box, filling the scratch's padded mask, pixel lists and row extents.
+    /// `capacity` bounds the pixel count (the label's area from the region table).
     static func collect(
         labels: UnsafePointer<UInt32>, exclude: UnsafePointer<UInt32>?, id: UInt32, imageWidth: Int,
-        x0: Int, y0: Int, x1: Int, y1: Int, scratch: FeatureScratch
+        x0: Int, y0: Int, x1: Int, y1: Int, capacity: Int, scratch: FeatureScratch
     ) -> RegionPixels {
         let lw = x1 &- x0 &+ 1, lh = y1 &- y0 &+ 1
         let pw = lw &+ 2, ph = lh &+ 2
         let mask = scratch.mask.reserve(pw &* ph)
         mask.initialize(repeating: 0, count: pw &* ph)
-        let cap = lw &* lh
+        let cap = min(capacity, lw &* lh)
         let offsets = scratch.offsets.reserve(cap)
         let xs = scratch.xs.reserve(cap)
         let ys = scratch.ys.reserve(cap)
