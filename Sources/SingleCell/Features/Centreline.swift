@@ -200,30 +200,28 @@ struct FootPointSolver {
 
     /// Computes the foot point of every pixel into `foot`.
     ///
-    /// When `h′(t) = 1 + f′² + (f − b)·f″` stays positive over the cell for every pixel (checked
-    /// on a ¼-px grid at the extreme `b`, with margin), the squared distance is convex in `t` and
-    /// its minimiser is the unique root of `h = (t − a) + (f − b)·f′` (or an end of the range),
-    /// found by safeguarded Newton iteration. Otherwise ``sampledSolve`` searches the curve
-    /// sampled every ½ px by branch and bound, refining every sampled local minimum it cannot
-    /// rule out and keeping the best of these, `t = a` and the range ends (PhenoPixel's
+    /// Where `h′(t) = 1 + f′² + (f − b)·f″` stays positive over the whole range (checked on a
+    /// ¼-px grid with margin; linear in `b`, so it holds for an interval of `b`,
+    /// ``convexInterval(_:)``), the squared distance is convex in `t` and its minimiser is the
+    /// unique root of `h = (t − a) + (f − b)·f′` (or an end of the range), found by safeguarded
+    /// Newton iteration. Pixels outside that interval are solved by ``sampledFoot(_:_:a:b:)``: a
+    /// branch and bound over the curve sampled every ½ px, refining every sampled local minimum
+    /// it cannot rule out and keeping the best of these, `t = a` and the range ends (PhenoPixel's
     /// candidates). Minima whose basin is narrower than the ½-px sampling can be missed; their
     /// distance then differs from the one found by far less than a pixel.
     func solve(
         u: UnsafePointer<Double>, v: UnsafePointer<Double>, count n: Int, foot: UnsafeMutablePointer<Double>,
         scratch: FeatureScratch
     ) {
-        var vMin = Double.infinity, vMax = -Double.infinity
-        for i in 0..<n {
-            vMin = min(vMin, v[i])
-            vMax = max(vMax, v[i])
-        }
         coefficients.withUnsafeBufferPointer { cb in
             let c = cb.baseAddress!
-            if isConvex(c, vMin: vMin, vMax: vMax) {
-                let (f0, d0, _) = evaluate(c, tMin)
-                let (f1, d1, _) = evaluate(c, tMax)
-                for i in 0..<n {
-                    let a = u[i], b = v[i]
+            let convex = convexInterval(c)
+            let (f0, d0, _) = evaluate(c, tMin)
+            let (f1, d1, _) = evaluate(c, tMax)
+            var samples: CurveSamples? = nil
+            for i in 0..<n {
+                let a = u[i], b = v[i]
+                if b > convex.lower && b < convex.upper {
                     if (tMin - a) + (f0 - b) * d0 >= 0 {
                         foot[i] = tMin
                     } else if (tMax - a) + (f1 - b) * d1 <= 0 {
@@ -231,25 +229,43 @@ struct FootPointSolver {
                     } else {
                         foot[i] = root(c, a: a, b: b, lo: tMin, hi: tMax, start: a).t
                     }
+                } else {
+                    if samples == nil { samples = prepareSamples(c, scratch: scratch) }
+                    foot[i] = sampledFoot(c, samples!, a: a, b: b)
                 }
-            } else {
-                sampledSolve(c, u: u, v: v, count: n, foot: foot, scratch: scratch)
             }
         }
     }
 
-    /// Whether `h′ > 0` on `[tMin, tMax]` for `b ∈ [vMin, vMax]` (linear in b: both ends suffice).
-    func isConvex(_ c: UnsafePointer<Double>, vMin: Double, vMax: Double) -> Bool {
-        if coefficients.count <= 2 { return true }  // a line: h′ = 1 + f′² > 0
+    /// The open interval of `b` for which `h′(t) = A(t) − b·B(t) ≥ 0.05` at every ¼-px grid point
+    /// of the range, with `A = 1 + f′² + f·f″` and `B = f″` (empty when some `A` fails where
+    /// `B = 0`).
+    func convexInterval(_ c: UnsafePointer<Double>) -> (lower: Double, upper: Double) {
+        if coefficients.count <= 2 { return (-.infinity, .infinity) }  // a line: h′ = 1 + f′² > 0
+        let margin = 0.05
         let span = tMax - tMin
         let steps = min(max(Int((span / 0.25).rounded(.up)), 1), 20_000)
+        var lower = -Double.infinity, upper = Double.infinity
         for s in 0...steps {
             let t = s == steps ? tMax : tMin + span * Double(s) / Double(steps)
             let (f, d1, d2) = evaluate(c, t)
-            let base = 1 + d1 * d1
-            if base + (f - vMin) * d2 < 0.05 || base + (f - vMax) * d2 < 0.05 { return false }
+            let slack = 1 + d1 * d1 + f * d2 - margin  // need slack − b·d2 ≥ 0
+            if d2 > 0 {
+                upper = min(upper, slack / d2)
+            } else if d2 < 0 {
+                lower = max(lower, slack / d2)
+            } else if slack < 0 {
+                return (0, 0)
+            }
         }
-        return true
+        return (lower, upper)
+    }
+
+    /// Whether `h′ > 0` on `[tMin, tMax]` for every `b ∈ [vMin, vMax]` (every pixel takes the
+    /// Newton path).
+    func isConvex(_ c: UnsafePointer<Double>, vMin: Double, vMax: Double) -> Bool {
+        let interval = convexInterval(c)
+        return interval.lower < vMin && vMax < interval.upper
     }
 
     /// A root of `h` in `[lo, hi]` where `h(lo) < 0 < h(hi)`: Newton steps kept inside the
@@ -280,22 +296,24 @@ struct FootPointSolver {
         return (t, evaluate(c, t).0)
     }
 
-    /// Samples per bound segment in ``sampledSolve``.
+    /// Samples per bound segment of ``CurveSamples``.
     private static let segmentSamples = 8
 
-    /// Global minimisation by branch and bound over the sampled curve: the curve is sampled every
-    /// ½ px and grouped into 4-px segments with their `f` range (widened by the largest sample
-    /// step). A pixel first descends from its own `t = a` to a sampled local minimum and refines
-    /// it; then every segment whose lower bound `dist(a, t-range)² + dist(b, f-range)²` is below
-    /// the best distance so far is scanned for sampled local minima, each refined by
-    /// ``root(_:a:b:lo:hi:start:)`` between its neighbours.
-    func sampledSolve(
-        _ c: UnsafePointer<Double>, u: UnsafePointer<Double>, v: UnsafePointer<Double>, count n: Int,
-        foot: UnsafeMutablePointer<Double>, scratch: FeatureScratch
-    ) {
+    /// The curve sampled every ½ px (exact points `t, f(t), f′(t)`) and, per 4-px segment, the
+    /// range of `f` widened by the segment's largest sample step. Pointers into the scratch.
+    struct CurveSamples {
+        var ts: UnsafeMutablePointer<Double>
+        var fs: UnsafeMutablePointer<Double>
+        var ds: UnsafeMutablePointer<Double>
+        var bounds: UnsafeMutablePointer<Double>
+        var steps: Int
+        var step: Double
+        var segments: Int
+    }
+
+    func prepareSamples(_ c: UnsafePointer<Double>, scratch: FeatureScratch) -> CurveSamples {
         let span = tMax - tMin
         let steps = min(max(Int((span / 0.5).rounded(.up)), 1), 20_000)
-        let step = span / Double(steps)
         let ts = scratch.curveT.reserve(steps &+ 1)
         let fs = scratch.curveF.reserve(steps &+ 1)
         let ds = scratch.curveD.reserve(steps &+ 1)
@@ -320,73 +338,93 @@ struct FootPointSolver {
             bounds[2 &* g] = lo - jump
             bounds[2 &* g &+ 1] = hi + jump
         }
-        for i in 0..<n {
-            let a = u[i], b = v[i]
-            @inline(__always) func sampled(_ j: Int) -> Double {
-                (ts[j] - a) * (ts[j] - a) + (fs[j] - b) * (fs[j] - b)
-            }
-            let fa = evaluate(c, a).0
-            var bestT = a
-            var bestG = (fa - b) * (fa - b)
-            // The samples are exact curve points: g and h there need no evaluation.
-            @inline(__always) func refine(_ j: Int) {
-                let jl = max(j &- 1, 0), jh = min(j &+ 1, steps)
-                let dl = sampled(jl), dj = sampled(j), dh = sampled(jh)
-                if dl < bestG { bestG = dl; bestT = ts[jl] }
-                if dj < bestG { bestG = dj; bestT = ts[j] }
-                if dh < bestG { bestG = dh; bestT = ts[jh] }
-                let hl = (ts[jl] - a) + (fs[jl] - b) * ds[jl]
-                let hh = (ts[jh] - a) + (fs[jh] - b) * ds[jh]
-                if hl < 0 && hh > 0 {
-                    // Start at the vertex of the parabola through the three samples.
-                    var start = ts[j]
-                    let curvature = dl - 2 * dj + dh
-                    if jl < j && j < jh && curvature > 0 { start = ts[j] - 0.5 * step * (dh - dl) / curvature }
-                    let (t, f) = root(c, a: a, b: b, lo: ts[jl], hi: ts[jh], start: start)
-                    let d = (t - a) * (t - a) + (f - b) * (f - b)
-                    if d < bestG { bestG = d; bestT = t }
-                }
-            }
-            // Descend from the sample nearest to a.
-            var j = min(max(Int(((a - tMin) / step).rounded()), 0), steps)
-            var gj = sampled(j)
-            while j > 0 {
-                let left = sampled(j &- 1)
-                if left >= gj { break }
-                j &-= 1
-                gj = left
-            }
-            while j < steps {
-                let right = sampled(j &+ 1)
-                if right >= gj { break }
-                j &+= 1
-                gj = right
-            }
-            let descended = j
-            refine(descended)
-            // Branch and bound over the segments; those further than √best from a along t are
-            // out of reach (their bound exceeds best), so only the ones around a are visited.
-            let reach = bestG.squareRoot()
-            let segmentWidth = step * Double(k)
-            let gFirst = max(0, Int(((a - reach - tMin) / segmentWidth).rounded(.down)) &- 1)
-            let gLast = min(segments &- 1, Int(((a + reach - tMin) / segmentWidth).rounded(.down)) &+ 1)
-            for g in gFirst..<max(gFirst, gLast &+ 1) {
-                let first = g &* k, last = min(first &+ k, steps)
-                let t0 = ts[first], t1 = ts[last]
-                let dt = a < t0 ? t0 - a : (a > t1 ? a - t1 : 0)
-                let f0 = bounds[2 &* g], f1 = bounds[2 &* g &+ 1]
-                let df = b < f0 ? f0 - b : (b > f1 ? b - f1 : 0)
-                if dt * dt + df * df >= bestG { continue }
-                var previous = first > 0 ? sampled(first &- 1) : Double.infinity
-                var current = sampled(first)
-                for s in first...last {
-                    let next = s < steps ? sampled(s &+ 1) : Double.infinity
-                    if current <= previous && current <= next && s != descended { refine(s) }
-                    previous = current
-                    current = next
-                }
-            }
-            foot[i] = bestT
+        return CurveSamples(
+            ts: ts, fs: fs, ds: ds, bounds: bounds, steps: steps, step: span / Double(steps), segments: segments)
+    }
+
+    /// Foot points of every pixel by ``sampledFoot(_:_:a:b:)`` alone (the path non-convex pixels take).
+    func sampledSolve(
+        _ c: UnsafePointer<Double>, u: UnsafePointer<Double>, v: UnsafePointer<Double>, count n: Int,
+        foot: UnsafeMutablePointer<Double>, scratch: FeatureScratch
+    ) {
+        let samples = prepareSamples(c, scratch: scratch)
+        for i in 0..<n { foot[i] = sampledFoot(c, samples, a: u[i], b: v[i]) }
+    }
+
+    /// Global minimisation by branch and bound over the sampled curve. The pixel first descends
+    /// from the sample nearest to `t = a` to a sampled local minimum and refines it; then every
+    /// segment within reach whose lower bound `dist(a, t-range)² + dist(b, f-range)²` is below
+    /// the best distance so far is scanned for sampled local minima, each refined by
+    /// ``root(_:a:b:lo:hi:start:)`` between its neighbours.
+    @inline(__always)
+    func sampledFoot(_ c: UnsafePointer<Double>, _ curve: CurveSamples, a: Double, b: Double) -> Double {
+        let ts = curve.ts, fs = curve.fs, ds = curve.ds, bounds = curve.bounds
+        let steps = curve.steps, step = curve.step, segments = curve.segments
+        let k = Self.segmentSamples
+        @inline(__always) func sampled(_ j: Int) -> Double {
+            (ts[j] - a) * (ts[j] - a) + (fs[j] - b) * (fs[j] - b)
         }
+        let fa = evaluate(c, a).0
+        var bestT = a
+        var bestG = (fa - b) * (fa - b)
+        // The samples are exact curve points: g and h there need no evaluation.
+        @inline(__always) func refine(_ j: Int) {
+            let jl = max(j &- 1, 0), jh = min(j &+ 1, steps)
+            let dl = sampled(jl), dj = sampled(j), dh = sampled(jh)
+            if dl < bestG { bestG = dl; bestT = ts[jl] }
+            if dj < bestG { bestG = dj; bestT = ts[j] }
+            if dh < bestG { bestG = dh; bestT = ts[jh] }
+            let hl = (ts[jl] - a) + (fs[jl] - b) * ds[jl]
+            let hh = (ts[jh] - a) + (fs[jh] - b) * ds[jh]
+            if hl < 0 && hh > 0 {
+                // Start at the vertex of the parabola through the three samples.
+                var start = ts[j]
+                let curvature = dl - 2 * dj + dh
+                if jl < j && j < jh && curvature > 0 { start = ts[j] - 0.5 * step * (dh - dl) / curvature }
+                let (t, f) = root(c, a: a, b: b, lo: ts[jl], hi: ts[jh], start: start)
+                let d = (t - a) * (t - a) + (f - b) * (f - b)
+                if d < bestG { bestG = d; bestT = t }
+            }
+        }
+        // Descend from the sample nearest to a.
+        var j = min(max(Int(((a - tMin) / step).rounded()), 0), steps)
+        var gj = sampled(j)
+        while j > 0 {
+            let left = sampled(j &- 1)
+            if left >= gj { break }
+            j &-= 1
+            gj = left
+        }
+        while j < steps {
+            let right = sampled(j &+ 1)
+            if right >= gj { break }
+            j &+= 1
+            gj = right
+        }
+        let descended = j
+        refine(descended)
+        // Branch and bound over the segments; those further than √best from a along t are out
+        // of reach (their bound exceeds best), so only the ones around a are visited.
+        let reach = bestG.squareRoot()
+        let segmentWidth = step * Double(k)
+        let gFirst = max(0, Int(((a - reach - tMin) / segmentWidth).rounded(.down)) &- 1)
+        let gLast = min(segments &- 1, Int(((a + reach - tMin) / segmentWidth).rounded(.down)) &+ 1)
+        for g in gFirst..<max(gFirst, gLast &+ 1) {
+            let first = g &* k, last = min(first &+ k, steps)
+            let t0 = ts[first], t1 = ts[last]
+            let dt = a < t0 ? t0 - a : (a > t1 ? a - t1 : 0)
+            let f0 = bounds[2 &* g], f1 = bounds[2 &* g &+ 1]
+            let df = b < f0 ? f0 - b : (b > f1 ? b - f1 : 0)
+            if dt * dt + df * df >= bestG { continue }
+            var previous = first > 0 ? sampled(first &- 1) : Double.infinity
+            var current = sampled(first)
+            for s in first...last {
+                let next = s < steps ? sampled(s &+ 1) : Double.infinity
+                if current <= previous && current <= next && s != descended { refine(s) }
+                previous = current
+                current = next
+            }
+        }
+        return bestT
     }
 }

@@ -35,7 +35,8 @@ public struct FeatureSettings: Sendable, Hashable {
     /// Edge of the square that dilates the foreground before the background statistics
     /// (pyama's 21); at least 1.
     public var backgroundDilation: Int
-    /// Worker threads; 0 uses every active core.
+    /// Worker threads of the per-cell pass; 0 uses every active core. (The one-pass mask
+    /// statistics and the background kernels use ImageKit's default, every core.)
     public var threads: Int
 
     /// Creates settings; every argument defaults to the reference tools' value.

@@ -101,7 +101,7 @@ public enum Featurizer {
             (0..<channels[i].channels).map { (i, $0) }
         }
         let rasters: [SplineRaster?] =
-            settings.backgroundCorrection && planeCount > 0
+            settings.backgroundCorrection && planeCount > 0 && !cellIDs.isEmpty
             ? backgroundRasters(nucleus: nucleus, cytosol: cytosol, channels: channels, planes: planes, settings: settings)
             : []
 
