@@ -87,13 +87,14 @@ CellFeaturizer:
             state = tempfile.mkdtemp(prefix="state-", dir=work)
             config = os.path.join(state, "lmdflow.yml")
             with open(config, "w") as f:
-                f.write(f"state_dir: {state}\nprofile_dirs: [{work}]\nwatch: []\n")
+                f.write(f"state_dir: {state}\nprofile_dirs: [{work}]\ndrop_folders: []\n")
             start = time.perf_counter()
             res = subprocess.run(["/usr/bin/time", "-v", BIN, "process", image, "--profile", profile, "--config", config, "--json"],
                                  capture_output=True, text=True)
             wall = time.perf_counter() - start
             if res.returncode != 0:
-                print(f"| {mode} | {r + 1} | failed: {res.stderr.strip()[-300:]} | | | |")
+                errors = [l for l in res.stderr.splitlines() if not l.startswith(("\t", "  ")) and "Command being timed" not in l]
+                print(f"| {mode} | {r + 1} | failed: {' '.join(errors)[-400:]} | | | |")
                 break
             rss = next((int(l.split()[-1]) for l in res.stderr.splitlines() if "Maximum resident" in l), 0) / 1024
             show = subprocess.run([BIN, "show", "1", "--config", config, "--json"], capture_output=True, text=True)

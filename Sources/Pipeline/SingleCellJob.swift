@@ -6,7 +6,8 @@ public import SingleCell
 /// Masks and image channels of a run, as the single-cell stages read them, and the shared file
 /// formats of those stages (`features.csv`, `selection.json`).
 public enum SingleCellJob {
-    /// The label masks a run has: nucleus and/or cytosol (or one other mask, e.g. `cells`).
+    /// The label masks a run has: nucleus and/or cytosol (or one other mask, e.g. `cells` from
+    /// a LOG-STD segmentation, used as the whole-cell mask).
     public struct Masks: Sendable {
         /// Mask names in extraction order (nucleus first, then cytosol).
         public var names: [String]
@@ -23,7 +24,8 @@ public enum SingleCellJob {
     }
 
     /// The mask files of a run: the `segment` stage's masks, else the sidecar `<stem>.mask.tif`
-    /// beside the input (one mask, treated as whole cells).
+    /// beside the input (one mask of whole cells, named `cytosol` as scPortrait names its
+    /// whole-cell mask).
     static func maskFiles(_ context: StageContext, stage: String) throws(PipelineError) -> [(name: String, path: String)] {
         if let segment = context.previous["segment"] {
             let files = segment.artifacts.filter { $0.kind.hasPrefix("mask:") }
@@ -38,7 +40,7 @@ public enum SingleCellJob {
             throw PipelineError(code: .inputUnreadable, path: sidecar, stage: stage,
                                 message: "no label mask: this profile has no segment stage, so it needs the sidecar \(input.stem).mask.tif beside the input")
         }
-        return [(name: "cells", path: sidecar)]
+        return [(name: "cytosol", path: sidecar)]
     }
 
     /// Reads the masks (nucleus first) and checks they have the image's size.
@@ -84,52 +86,102 @@ public enum SingleCellJob {
     /// numeric columns; empty fields and `nan` are NaN).
     /// - Throws: `input_invalid` naming the file, line and column of a malformed value.
     public static func readCSV(path: String) throws(PipelineError) -> FeatureTable {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard var data = FileManager.default.contents(atPath: path) else {
             throw PipelineError(code: .inputUnreadable, path: path, message: "cannot read the feature table")
         }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
-        guard let headerLine = lines.next() else {
-            throw PipelineError(code: .inputInvalid, path: path, message: "the feature table is empty (expected a header line)")
+        data.append(0)  // strtod stops at the terminator after the last field
+        // Byte-level parsing with strtod: a 10k-cell table has ~3 M numbers, and String splitting
+        // plus Double(String) took seconds.
+        let result = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<FeatureTable, PipelineError> in
+            do throws(PipelineError) { return .success(try parseCSV(raw, path: path)) } catch { return .failure(error) }
         }
-        let header = headerLine.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard let idColumn = header.firstIndex(where: { ["cell_id", "scportrait_cell_id", "id"].contains($0) }) else {
-            throw PipelineError(code: .inputInvalid, path: path, location: "line 1", message: "the header has no cell_id column")
-        }
-        let names = header.enumerated().filter { $0.offset != idColumn }.map(\.element)
-        var ids: [Int] = []
-        var columns = Array(repeating: [Double](), count: names.count)
-        var lineNumber = 1
-        while let line = lines.next() {
-            lineNumber += 1
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count == header.count else {
-                throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber)",
-                                    message: "\(fields.count) fields, the header has \(header.count)")
-            }
-            guard let id = Int(fields[idColumn].trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber)",
-                                    message: "cell_id '\(fields[idColumn])' is not an integer")
-            }
-            ids.append(id)
-            var k = 0
-            for (i, field) in fields.enumerated() where i != idColumn {
-                let text = field.trimmingCharacters(in: .whitespacesAndNewlines)
-                if text.isEmpty || text.lowercased() == "nan" {
-                    columns[k].append(.nan)
-                } else if let value = Double(text) {
-                    columns[k].append(value)
-                } else {
-                    throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber), column \(header[i])",
-                                        message: "'\(text)' is not a number")
-                }
-                k += 1
-            }
-        }
+        return try result.get()
+    }
+
+    /// Parses NUL-terminated CSV bytes (see ``readCSV(path:)``).
+    static func parseCSV(_ raw: UnsafeRawBufferPointer, path: String) throws(PipelineError) -> FeatureTable {
         do {
-            return try FeatureTable(cellIDs: ids, columns: zip(names, columns).map { FeatureTable.Column(name: $0, values: $1) })
-        } catch {
-            throw PipelineError(code: .inputInvalid, path: path, message: error.description)
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let end = bytes.count - 1
+            var pos = 0
+            func lineEnd(_ from: Int) -> Int {
+                var i = from
+                while i < end && bytes[i] != 10 { i += 1 }
+                return i
+            }
+            let headerEnd = lineEnd(0)
+            guard headerEnd > 0 else {
+                throw PipelineError(code: .inputInvalid, path: path, message: "the feature table is empty (expected a header line)")
+            }
+            let header = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<headerEnd]), as: UTF8.self)
+                .split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            guard let idColumn = header.firstIndex(where: { ["cell_id", "scportrait_cell_id", "id"].contains($0) }) else {
+                throw PipelineError(code: .inputInvalid, path: path, location: "line 1", message: "the header has no cell_id column")
+            }
+            let names = header.enumerated().filter { $0.offset != idColumn }.map(\.element)
+            var ids: [Int] = []
+            var columns = Array(repeating: [Double](), count: names.count)
+            var lineNumber = 1
+            pos = headerEnd + 1
+            let start = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            while pos < end {
+                let stop = lineEnd(pos)
+                lineNumber += 1
+                if stop == pos || (stop == pos + 1 && bytes[pos] == 13) {  // blank line
+                    pos = stop + 1
+                    continue
+                }
+                var fieldStart = pos
+                var field = 0
+                var k = 0
+                while true {
+                    var fieldEnd = fieldStart
+                    while fieldEnd < stop && bytes[fieldEnd] != 44 { fieldEnd += 1 }
+                    // Trim blanks and a CR.
+                    var a = fieldStart, b = fieldEnd
+                    while a < b && (bytes[a] == 32 || bytes[a] == 9) { a += 1 }
+                    while b > a && (bytes[b - 1] == 32 || bytes[b - 1] == 9 || bytes[b - 1] == 13) { b -= 1 }
+                    guard field < header.count else {
+                        throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber)",
+                                            message: "more fields than the header's \(header.count)")
+                    }
+                    var value = Double.nan
+                    if a < b {
+                        var after: UnsafeMutablePointer<CChar>?
+                        value = strtod(start + a, &after)
+                        let consumed = after.map { UnsafeRawPointer($0) - UnsafeRawPointer(start) } ?? a
+                        guard consumed == b else {
+                            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[a..<b]), as: UTF8.self)
+                            throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber), column \(header[field])",
+                                                message: "'\(text)' is not a number")
+                        }
+                    }
+                    if field == idColumn {
+                        guard value.isFinite, value == value.rounded(), abs(value) < 9e15 else {
+                            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[a..<b]), as: UTF8.self)
+                            throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber)",
+                                                message: "cell_id '\(text)' is not an integer")
+                        }
+                        ids.append(Int(value))
+                    } else {
+                        columns[k].append(value)
+                        k += 1
+                    }
+                    field += 1
+                    if fieldEnd >= stop { break }
+                    fieldStart = fieldEnd + 1
+                }
+                guard field == header.count else {
+                    throw PipelineError(code: .inputInvalid, path: path, location: "line \(lineNumber)",
+                                        message: "\(field) fields, the header has \(header.count)")
+                }
+                pos = stop + 1
+            }
+            do throws(SingleCellError) {
+                return try FeatureTable(cellIDs: ids, columns: zip(names, columns).map { FeatureTable.Column(name: $0, values: $1) })
+            } catch {
+                throw PipelineError(code: .inputInvalid, path: path, message: error.description)
+            }
         }
     }
 
@@ -137,9 +189,9 @@ public enum SingleCellJob {
     /// (`centroid_x_<region>`, `area_<region>`, whole cell first), and every value.
     static func catalogCells(_ table: FeatureTable) -> [(id: Int, x: Double?, y: Double?, area: Double?, values: [Double])] {
         func first(_ names: [String]) -> [Double]? { names.lazy.compactMap { table.column($0)?.values }.first }
-        let xs = first(["centroid_x_cytosol", "centroid_x_cells", "centroid_x_nucleus"])
-        let ys = first(["centroid_y_cytosol", "centroid_y_cells", "centroid_y_nucleus"])
-        let areas = first(["area_cytosol", "area_cells", "area_nucleus", "cytosol_area", "nucleus_area"])
+        let xs = first(["centroid_x_cytosol", "centroid_x_nucleus"])
+        let ys = first(["centroid_y_cytosol", "centroid_y_nucleus"])
+        let areas = first(["area_cytosol", "area_nucleus", "cytosol_area", "nucleus_area"])
         return (0..<table.rowCount).map { row in
             let value = { (column: [Double]?) -> Double? in
                 guard let v = column?[row], !v.isNaN else { return nil }

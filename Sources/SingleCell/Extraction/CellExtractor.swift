@@ -209,7 +209,7 @@ struct CropScratch {
             stack.withUnsafeMutableBufferPointer { out in
                 lastMask.withUnsafeBufferPointer { blurred in
                     let base = m &* n
-                    for i in 0..<n { out[base &+ i] = Float16(blurred[i]) }
+                    for i in 0..<n { out[base &+ i] = Float16(bitPattern: HalfFloat.bits(blurred[i])) }
                 }
             }
         }
@@ -237,7 +237,7 @@ struct CropScratch {
                         if ipr > 0 {
                             for i in 0..<n {
                                 let v = (vals[i] - lo) / ipr
-                                out[base &+ i] = Float16(v < 0 ? 0 : (v > 1 ? 1 : v))
+                                out[base &+ i] = Float16(bitPattern: HalfFloat.bits(v < 0 ? 0 : (v > 1 ? 1 : v)))
                             }
                         } else {
                             // A flat crop (numpy would give NaN from 0/0): zeros.
@@ -248,7 +248,7 @@ struct CropScratch {
             } else {
                 stack.withUnsafeMutableBufferPointer { out in
                     values.withUnsafeBufferPointer { vals in
-                        for i in 0..<n { out[base &+ i] = Float16(vals[i] / 65535) }
+                        for i in 0..<n { out[base &+ i] = Float16(bitPattern: HalfFloat.bits(vals[i] / 65535)) }
                     }
                 }
             }

@@ -43,35 +43,39 @@ public struct ScPortraitFeatures: Sendable, Hashable {
     public func compute(stack: UnsafeBufferPointer<Float16>) -> [Double] {
         let s = layout.imageSize, n = s * s
         precondition(stack.count == layout.valuesPerCell, "stack has \(stack.count) values, expected \(layout.valuesPerCell)")
-        // Region membership per pixel: bit 0 nucleus-or-only-mask, bit 1 cytosol.
+        // Region membership per pixel as bits: region r ↔ bit r. A mask pixel is "in" when its
+        // float16 value is > 0 (positive and not NaN), read from the bits.
         var member = [UInt8](repeating: 0, count: n)
-        for m in 0..<layout.maskNames.count {
-            let base = m &* n, bit = UInt8(1) << UInt8(m)
-            for i in 0..<n where stack[base &+ i] > 0 { member[i] |= bit }
-        }
-        func inRegion(_ r: Int, _ bits: UInt8) -> Bool {
-            if regions.count == 1 { return bits & 1 != 0 }
-            switch r {
-            case 0: return bits & 1 != 0
-            case 1: return bits & 2 != 0
-            default: return (bits & 1 != 0) != (bits & 2 != 0)
+        let twoMasks = layout.maskNames.count == 2
+        for i in 0..<n {
+            let first = stack[i].bitPattern
+            let inFirst = first != 0 && first <= 0x7C00
+            if twoMasks {
+                let second = stack[n &+ i].bitPattern
+                let inSecond = second != 0 && second <= 0x7C00
+                member[i] = (inFirst ? 1 : 0) | (inSecond ? 2 : 0) | (inFirst != inSecond ? 4 : 0)
+            } else {
+                member[i] = inFirst ? 1 : 0
             }
         }
         var row: [Double] = []
         row.reserveCapacity(columnNames.count)
         for r in regions.indices {
+            let bit = UInt8(1) << UInt8(r)
             var count = 0
-            for i in 0..<n where inRegion(r, member[i]) { count &+= 1 }
+            for i in 0..<n where member[i] & bit != 0 { count &+= 1 }
             row.append(Double(count))
         }
         var values = [Double](repeating: 0, count: n)
+        let halfToFloat = HalfFloat.floats
         for c in 0..<layout.imageChannelNames.count {
             let base = (layout.maskNames.count &+ c) &* n
             for r in regions.indices {
+                let bit = UInt8(1) << UInt8(r)
                 var m = 0
                 var sum = 0.0
-                for i in 0..<n where inRegion(r, member[i]) {
-                    let v = Double(Float(stack[base &+ i]))
+                for i in 0..<n where member[i] & bit != 0 {
+                    let v = Double(halfToFloat[Int(stack[base &+ i].bitPattern)])
                     values[m] = v
                     sum += v
                     m &+= 1
