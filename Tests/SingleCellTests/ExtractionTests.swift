@@ -120,6 +120,36 @@ fileprivate final class StackCollector: Sendable {
         #expect(out[4 * s + 6] == 0.021539407687662958)
     }
 
+    /// The box-limited kernels give exactly the full-crop result (blobs anywhere, also at the edge).
+    @Test func boxLimitedKernelsEqualFullCrop() {
+        var rng = SplitMix64(seed: 9)
+        let s = 40
+        for _ in 0..<200 {
+            var bin = [UInt8](repeating: 0, count: s * s)
+            let cx = Int(rng.next() % UInt64(s)), cy = Int(rng.next() % UInt64(s)), r = 1 + Int(rng.next() % 9)
+            var box = CropBox(x0: s, y0: s, x1: -1, y1: -1)
+            for y in 0..<s { for x in 0..<s {
+                let d = (x - cx) * (x - cx) + (y - cy) * (y - cy)
+                // A ring with a hole and a notch, so fill-holes has work to do.
+                if d <= r * r && d >= (r / 2) * (r / 2) && !(x == cx + r && y == cy) {
+                    bin[y * s + x] = 1
+                    box.x0 = min(box.x0, x); box.x1 = max(box.x1, x); box.y0 = min(box.y0, y); box.y1 = max(box.y1, y)
+                }
+            } }
+            guard box.x1 >= 0 else { continue }
+            var full = bin, limited = bin
+            var flood = [Int32](repeating: 0, count: s * s)
+            CropKernels.fillHoles(&full, flood: &flood, size: s)
+            CropKernels.fillHoles(&limited, flood: &flood, size: s, box: box.grown(by: 1, size: s))
+            #expect(full == limited)
+            var a = [Double](repeating: 0, count: s * s), b = a, tmp = a
+            CropKernels.gaussianSigma1(full, into: &a, temp: &tmp, size: s)
+            tmp = [Double](repeating: 7, count: s * s)  // stale values must not leak in
+            CropKernels.gaussianSigma1(limited, into: &b, temp: &tmp, size: s, box: box.grown(by: 4, size: s))
+            #expect(a == b)
+        }
+    }
+
     @Test func quantilePairEqualsSortedReference() {
         var rng = SplitMix64(seed: 42)
         for trial in 0..<200 {

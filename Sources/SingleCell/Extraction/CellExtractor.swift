@@ -188,67 +188,119 @@ struct CropScratch {
     }
 
     /// Builds the stack of one cell into `stack`.
+    ///
+    /// Work is limited to where values can be non-zero: holes are filled inside the label's
+    /// bounding box (+1), the blur is computed on the box + 4 (its radius), and image channels
+    /// are multiplied only there; everything else is exactly 0 (or the normalized value of 0),
+    /// as the full-crop computation gives — the result is bit-identical (tested against
+    /// scPortrait's file), about 5x less work for a cell a fifth of the crop wide.
     mutating func fill(cell: ExtractionPlan.Cell, masks: [UnsafeSendableBox<Image<UInt32>>], channels: [UnsafeSendableBox<Image<UInt16>>], settings: ExtractionSettings) {
         let s = size, n = s &* s, w = s / 2
         let x0 = cell.x &- w, y0 = cell.y &- w
         let id = UInt32(truncatingIfNeeded: cell.id)
+        var blurBox: CropBox?
         for (m, maskBox) in masks.enumerated() {
             let mask = maskBox.value
             let iw = mask.width
+            var box = CropBox(x0: s, y0: s, x1: -1, y1: -1)
             mask.withUnsafeBufferPointer { src in
                 binary.withUnsafeMutableBufferPointer { bin in
                     for y in 0..<s {
                         let srcRow = (y0 &+ y) &* iw &+ x0
                         let dstRow = y &* s
-                        for x in 0..<s { bin[dstRow &+ x] = src[srcRow &+ x] == id ? 1 : 0 }
+                        var rowHit = false
+                        for x in 0..<s {
+                            let hit = src[srcRow &+ x] == id
+                            bin[dstRow &+ x] = hit ? 1 : 0
+                            if hit {
+                                rowHit = true
+                                if x < box.x0 { box.x0 = x }
+                                if x > box.x1 { box.x1 = x }
+                            }
+                        }
+                        if rowHit {
+                            if y < box.y0 { box.y0 = y }
+                            box.y1 = y
+                        }
                     }
                 }
             }
-            CropKernels.fillHoles(&binary, flood: &flood, size: s)
-            CropKernels.gaussianSigma1(binary, into: &lastMask, temp: &blurTemp, size: s)
+            lastMask.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            stack.withUnsafeMutableBufferPointer { out in
+                UnsafeMutableBufferPointer(rebasing: out[(m &* n)..<((m &+ 1) &* n)]).update(repeating: 0)
+            }
+            guard box.x1 >= 0 else {
+                // The cell is absent from this mask: an empty channel.
+                blurBox = nil
+                continue
+            }
+            CropKernels.fillHoles(&binary, flood: &flood, size: s, box: box.grown(by: 1, size: s))
+            let g = box.grown(by: 4, size: s)
+            CropKernels.gaussianSigma1(binary, into: &lastMask, temp: &blurTemp, size: s, box: g)
             stack.withUnsafeMutableBufferPointer { out in
                 lastMask.withUnsafeBufferPointer { blurred in
                     let base = m &* n
-                    for i in 0..<n { out[base &+ i] = Float16(bitPattern: HalfFloat.bits(blurred[i])) }
+                    for y in g.y0...g.y1 {
+                        let row = y &* s
+                        for x in g.x0...g.x1 { out[base &+ row &+ x] = Float16(bitPattern: HalfFloat.bits(blurred[row &+ x])) }
+                    }
                 }
             }
+            blurBox = g
         }
-        // `lastMask` now holds the last (cytosol if present) blurred mask.
+        // `lastMask` now holds the last (cytosol if present) blurred mask, zero outside `blurBox`.
         for (c, channelBox) in channels.enumerated() {
+            let base = (masks.count &+ c) &* n
+            guard let g = blurBox else {
+                // No mask pixel: raw × 0 everywhere — numpy's flat crop; zeros (see below).
+                stack.withUnsafeMutableBufferPointer { out in
+                    UnsafeMutableBufferPointer(rebasing: out[base..<(base &+ n)]).update(repeating: 0)
+                }
+                continue
+            }
             let image = channelBox.value
             let iw = image.width
             image.withUnsafeBufferPointer { src in
                 values.withUnsafeMutableBufferPointer { vals in
                     lastMask.withUnsafeBufferPointer { maskValues in
-                        for y in 0..<s {
+                        for y in g.y0...g.y1 {
                             let srcRow = (y0 &+ y) &* iw &+ x0
                             let dstRow = y &* s
-                            for x in 0..<s { vals[dstRow &+ x] = Double(src[srcRow &+ x]) * maskValues[dstRow &+ x] }
+                            for x in g.x0...g.x1 { vals[dstRow &+ x] = Double(src[srcRow &+ x]) * maskValues[dstRow &+ x] }
                         }
                     }
                 }
             }
-            let base = (masks.count &+ c) &* n
             if settings.normalize {
-                let (lo, hi) = CropKernels.quantilePair(values, lower: settings.lowerQuantile, upper: settings.upperQuantile, scratch: &nonzero)
+                let (lo, hi) = CropKernels.quantilePair(values, box: g, size: s, lower: settings.lowerQuantile, upper: settings.upperQuantile, scratch: &nonzero)
                 let ipr = hi - lo
                 stack.withUnsafeMutableBufferPointer { out in
                     values.withUnsafeBufferPointer { vals in
                         if ipr > 0 {
-                            for i in 0..<n {
-                                let v = (vals[i] - lo) / ipr
-                                out[base &+ i] = Float16(bitPattern: HalfFloat.bits(v < 0 ? 0 : (v > 1 ? 1 : v)))
+                            @inline(__always) func normalized(_ value: Double) -> UInt16 {
+                                let v = (value - lo) / ipr
+                                return HalfFloat.bits(v < 0 ? 0 : (v > 1 ? 1 : v))
+                            }
+                            let outside = Float16(bitPattern: normalized(0))
+                            UnsafeMutableBufferPointer(rebasing: out[base..<(base &+ n)]).update(repeating: outside)
+                            for y in g.y0...g.y1 {
+                                let row = y &* s
+                                for x in g.x0...g.x1 { out[base &+ row &+ x] = Float16(bitPattern: normalized(vals[row &+ x])) }
                             }
                         } else {
                             // A flat crop (numpy would give NaN from 0/0): zeros.
-                            for i in 0..<n { out[base &+ i] = 0 }
+                            UnsafeMutableBufferPointer(rebasing: out[base..<(base &+ n)]).update(repeating: 0)
                         }
                     }
                 }
             } else {
                 stack.withUnsafeMutableBufferPointer { out in
                     values.withUnsafeBufferPointer { vals in
-                        for i in 0..<n { out[base &+ i] = Float16(bitPattern: HalfFloat.bits(vals[i] / 65535)) }
+                        UnsafeMutableBufferPointer(rebasing: out[base..<(base &+ n)]).update(repeating: 0)
+                        for y in g.y0...g.y1 {
+                            let row = y &* s
+                            for x in g.x0...g.x1 { out[base &+ row &+ x] = Float16(bitPattern: HalfFloat.bits(vals[row &+ x] / 65535)) }
+                        }
                     }
                 }
             }
@@ -256,31 +308,52 @@ struct CropScratch {
     }
 }
 
+/// An inclusive pixel rectangle inside a square crop.
+struct CropBox: Hashable {
+    var x0: Int, y0: Int, x1: Int, y1: Int
+
+    /// The whole `size`² crop.
+    static func all(_ size: Int) -> CropBox { CropBox(x0: 0, y0: 0, x1: size &- 1, y1: size &- 1) }
+
+    /// The box grown by `margin` on every side, clipped to the crop.
+    func grown(by margin: Int, size: Int) -> CropBox {
+        CropBox(x0: max(0, x0 &- margin), y0: max(0, y0 &- margin), x1: min(size &- 1, x1 &+ margin), y1: min(size &- 1, y1 &+ margin))
+    }
+
+    /// Number of pixels.
+    var area: Int { (x1 &- x0 &+ 1) &* (y1 &- y0 &+ 1) }
+}
+
 /// Small kernels on one square crop, matching scipy/skimage/numpy.
 enum CropKernels {
     /// scipy `binary_fill_holes` (default cross structure): background pixels not 4-connected
-    /// to the crop border become foreground.
-    static func fillHoles(_ binary: inout [UInt8], flood: inout [Int32], size s: Int) {
-        let n = s &* s
+    /// to the crop border become foreground. Only `box` is examined: it must contain every
+    /// foreground pixel with a one-pixel background margin (or reach the crop border), since
+    /// the background outside it is then connected to the border anyway.
+    static func fillHoles(_ binary: inout [UInt8], flood: inout [Int32], size s: Int, box: CropBox? = nil) {
+        let b = box ?? .all(s)
         binary.withUnsafeMutableBufferPointer { bin in
             flood.withUnsafeMutableBufferPointer { stack in
-                // Mark reachable background as 2 using an explicit stack of indices.
+                // Mark background reachable from the box's edge as 2 (explicit stack of indices).
                 var top = 0
                 @inline(__always) func push(_ i: Int) {
                     if bin[i] == 0 { bin[i] = 2; stack[top] = Int32(truncatingIfNeeded: i); top &+= 1 }
                 }
-                for x in 0..<s { push(x); push((s &- 1) &* s &+ x) }
-                for y in 0..<s { push(y &* s); push(y &* s &+ s &- 1) }
+                for x in b.x0...b.x1 { push(b.y0 &* s &+ x); push(b.y1 &* s &+ x) }
+                for y in b.y0...b.y1 { push(y &* s &+ b.x0); push(y &* s &+ b.x1) }
                 while top > 0 {
                     top &-= 1
                     let i = Int(stack[top])
                     let y = i / s, x = i &- y &* s
-                    if x > 0 { push(i &- 1) }
-                    if x < s &- 1 { push(i &+ 1) }
-                    if y > 0 { push(i &- s) }
-                    if y < s &- 1 { push(i &+ s) }
+                    if x > b.x0 { push(i &- 1) }
+                    if x < b.x1 { push(i &+ 1) }
+                    if y > b.y0 { push(i &- s) }
+                    if y < b.y1 { push(i &+ s) }
                 }
-                for i in 0..<n { bin[i] = bin[i] == 2 ? 0 : 1 }
+                for y in b.y0...b.y1 {
+                    let row = y &* s
+                    for x in b.x0...b.x1 { bin[row &+ x] = bin[row &+ x] == 2 ? 0 : 1 }
+                }
             }
         }
     }
@@ -297,17 +370,21 @@ enum CropKernels {
     /// skimage `gaussian(binary, sigma=1, preserve_range=True)` in float64: scipy
     /// `gaussian_filter` with mode `nearest`, rows (axis 0) first, symmetric-kernel sums
     /// (`w0·x0 + Σ wj·(x−j + x+j)`), as scipy's `correlate1d` does.
-    static func gaussianSigma1(_ binary: [UInt8], into out: inout [Double], temp: inout [Double], size s: Int) {
+    ///
+    /// Only `box` of `out` is written (default: the whole crop); the caller guarantees that the
+    /// result is 0 outside it (the box covers the foreground grown by the radius, 4).
+    static func gaussianSigma1(_ binary: [UInt8], into out: inout [Double], temp: inout [Double], size s: Int, box: CropBox? = nil) {
+        let b = box ?? .all(s)
         let w0 = weights[4], w1 = weights[5], w2 = weights[6], w3 = weights[7], w4 = weights[8]
         binary.withUnsafeBufferPointer { src in
             temp.withUnsafeMutableBufferPointer { tmp in
                 // Axis 0 (vertical).
-                for y in 0..<s {
+                for y in b.y0...b.y1 {
                     @inline(__always) func clampedRow(_ yy: Int) -> Int { (yy < 0 ? 0 : (yy >= s ? s &- 1 : yy)) &* s }
                     let up1 = clampedRow(y &- 1), dn1 = clampedRow(y &+ 1), up2 = clampedRow(y &- 2), dn2 = clampedRow(y &+ 2)
                     let up3 = clampedRow(y &- 3), dn3 = clampedRow(y &+ 3), up4 = clampedRow(y &- 4), dn4 = clampedRow(y &+ 4)
                     let row = y &* s
-                    for x in 0..<s {
+                    for x in b.x0...b.x1 {
                         var acc = Double(src[row &+ x]) * w0
                         acc += (Double(src[up1 &+ x]) + Double(src[dn1 &+ x])) * w1
                         acc += (Double(src[up2 &+ x]) + Double(src[dn2 &+ x])) * w2
@@ -320,13 +397,14 @@ enum CropKernels {
         }
         temp.withUnsafeBufferPointer { tmp in
             out.withUnsafeMutableBufferPointer { dst in
-                // Axis 1 (horizontal), edges clamped.
-                for y in 0..<s {
+                // Axis 1 (horizontal), edges clamped; columns outside the box are 0.
+                for y in b.y0...b.y1 {
                     let row = y &* s
-                    for x in 0..<s {
+                    for x in b.x0...b.x1 {
                         @inline(__always) func at(_ dx: Int) -> Double {
                             let xx = x &+ dx
-                            return tmp[row &+ (xx < 0 ? 0 : (xx >= s ? s &- 1 : xx))]
+                            let clamped = xx < 0 ? 0 : (xx >= s ? s &- 1 : xx)
+                            return clamped < b.x0 || clamped > b.x1 ? 0 : tmp[row &+ clamped]
                         }
                         var acc = tmp[row &+ x] * w0
                         acc += (at(-1) + at(1)) * w1
@@ -343,17 +421,36 @@ enum CropKernels {
     /// numpy `quantile(values, [lower, upper])` (method `linear`) of non-negative values,
     /// in O(n): zeros are counted, the order statistics are selected among the non-zeros.
     static func quantilePair(_ values: [Double], lower: Double, upper: Double, scratch: inout [Double]) -> (Double, Double) {
-        let n = values.count
-        var zeros = 0
         var m = 0
         values.withUnsafeBufferPointer { vals in
             scratch.withUnsafeMutableBufferPointer { nz in
-                for i in 0..<n {
-                    let v = vals[i]
-                    if v == 0 { zeros &+= 1 } else { nz[m] = v; m &+= 1 }
+                for v in vals where v != 0 { nz[m] = v; m &+= 1 }
+            }
+        }
+        return selectPair(count: values.count, nonzero: m, lower: lower, upper: upper, scratch: &scratch)
+    }
+
+    /// The same over a `size`² crop whose values are 0 outside `box` (only `box` is read).
+    static func quantilePair(_ values: [Double], box b: CropBox, size s: Int, lower: Double, upper: Double, scratch: inout [Double]) -> (Double, Double) {
+        let n = s &* s
+        var m = 0
+        values.withUnsafeBufferPointer { vals in
+            scratch.withUnsafeMutableBufferPointer { nz in
+                for y in b.y0...b.y1 {
+                    let row = y &* s
+                    for x in b.x0...b.x1 {
+                        let v = vals[row &+ x]
+                        if v != 0 { nz[m] = v; m &+= 1 }
+                    }
                 }
             }
         }
+        return selectPair(count: n, nonzero: m, lower: lower, upper: upper, scratch: &scratch)
+    }
+
+    /// The quantile pair of `count` values: `nonzero` positive ones in `scratch`, the rest 0.
+    static func selectPair(count n: Int, nonzero m: Int, lower: Double, upper: Double, scratch: inout [Double]) -> (Double, Double) {
+        let zeros = n &- m
         let (loA, loB, loG) = pick(n, lower)
         let (hiA, hiB, hiG) = pick(n, upper)
         return scratch.withUnsafeMutableBufferPointer { nz -> (Double, Double) in
