@@ -1,4 +1,5 @@
 import Foundation
+import LMDTestSupport
 import ImageKit
 import MicroscopyIO
 import Segmentation
@@ -16,29 +17,12 @@ let hasSharedTestData = sharedTestData != nil
 
 /// Reads channel `channel` of an 8/16/32-bit TIFF as 16-bit image samples (images) or labels.
 func readPlane(_ path: String, channel: Int = 0) throws -> (width: Int, height: Int, values: [UInt32]) {
-    let plane = try AcquisitionFile.open(path: path).plane(PlaneIndex(frame: 0, channel: channel))
-    let n = plane.width * plane.height
-    var values = [UInt32](repeating: 0, count: n)
-    plane.bytes.withUnsafeBytes { raw in
-        switch plane.pixelType {
-        case .uint8: for i in 0..<n { values[i] = UInt32(raw[i]) }
-        case .uint16: for i in 0..<n { values[i] = UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-        case .uint32: for i in 0..<n { values[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) }
-        default: break
-        }
-    }
-    return (plane.width, plane.height, values)
+    try loadTestPlane(path, channel: channel)
 }
 
-func readImage(_ path: String, channel: Int = 0) throws -> Image<UInt16> {
-    let p = try readPlane(path, channel: channel)
-    return try Image(width: p.width, height: p.height, pixels: p.values.map { UInt16(clamping: $0) })
-}
+func readImage(_ path: String, channel: Int = 0) throws -> Image<UInt16> { try loadTestImage(path, channel: channel) }
 
-func readLabels(_ path: String, channel: Int = 0) throws -> Image<UInt32> {
-    let p = try readPlane(path, channel: channel)
-    return try Image(width: p.width, height: p.height, pixels: p.values)
-}
+func readLabels(_ path: String, channel: Int = 0) throws -> Image<UInt32> { try loadTestLabels(path, channel: channel) }
 
 /// Instance scores at IoU > `threshold` (≥ 0.5 makes the matching unique), as segscore.py.
 struct InstanceScore: CustomStringConvertible {

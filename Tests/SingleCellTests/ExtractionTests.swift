@@ -6,31 +6,9 @@ import Synchronization
 import Testing
 @testable import SingleCell
 
-/// Reads channel `channel` of a TIFF as 32-bit values (labels or 16-bit samples).
-fileprivate func loadPlane(_ path: String, channel: Int = 0) throws -> (width: Int, height: Int, values: [UInt32]) {
-    let plane = try AcquisitionFile.open(path: path).plane(PlaneIndex(frame: 0, channel: channel))
-    let n = plane.width * plane.height
-    var values = [UInt32](repeating: 0, count: n)
-    plane.bytes.withUnsafeBytes { raw in
-        switch plane.pixelType {
-        case .uint8: for i in 0..<n { values[i] = UInt32(raw[i]) }
-        case .uint16: for i in 0..<n { values[i] = UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-        case .uint32: for i in 0..<n { values[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) }
-        default: break
-        }
-    }
-    return (plane.width, plane.height, values)
-}
+fileprivate func loadLabels(_ path: String) throws -> Image<UInt32> { try loadTestLabels(path) }
 
-fileprivate func loadLabels(_ path: String) throws -> Image<UInt32> {
-    let p = try loadPlane(path)
-    return try Image(width: p.width, height: p.height, pixels: p.values)
-}
-
-fileprivate func loadChannel(_ path: String, _ channel: Int) throws -> Image<UInt16> {
-    let p = try loadPlane(path, channel: channel)
-    return try Image(width: p.width, height: p.height, pixels: p.values.map { UInt16(clamping: $0) })
-}
+fileprivate func loadChannel(_ path: String, _ channel: Int) throws -> Image<UInt16> { try loadTestImage(path, channel: channel) }
 
 /// A little-endian float16 `.npy` array (numpy format 1.0/2.0), flattened.
 fileprivate func loadNpyHalf(_ path: String) throws -> [Float16] {

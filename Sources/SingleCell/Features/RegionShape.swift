@@ -60,33 +60,24 @@ enum RegionShape {
             let src = labels + rowStart
             var left = -1, right = -2
             var rowCount = 0, rowSumX = 0, rowSumXX = 0
+            @inline(__always) func take(_ lx: Int) {
+                m[lx] = 1
+                offsets[n] = rowStart &+ lx
+                xs[n] = Int32(truncatingIfNeeded: x0 &+ lx)
+                ys[n] = Int32(truncatingIfNeeded: y)
+                n &+= 1
+                if left < 0 { left = lx }
+                right = lx
+                rowCount &+= 1
+                rowSumX &+= lx
+                rowSumXX &+= lx &* lx
+            }
+            // Two loops so that the common case (no excluded region) has no second test per pixel.
             if let exclude {
                 let ex = exclude + rowStart
-                for lx in 0..<lw where src[lx] == id && ex[lx] != id {
-                    m[lx] = 1
-                    offsets[n] = rowStart &+ lx
-                    xs[n] = Int32(truncatingIfNeeded: x0 &+ lx)
-                    ys[n] = Int32(truncatingIfNeeded: y)
-                    n &+= 1
-                    if left < 0 { left = lx }
-                    right = lx
-                    rowCount &+= 1
-                    rowSumX &+= lx
-                    rowSumXX &+= lx &* lx
-                }
+                for lx in 0..<lw where src[lx] == id && ex[lx] != id { take(lx) }
             } else {
-                for lx in 0..<lw where src[lx] == id {
-                    m[lx] = 1
-                    offsets[n] = rowStart &+ lx
-                    xs[n] = Int32(truncatingIfNeeded: x0 &+ lx)
-                    ys[n] = Int32(truncatingIfNeeded: y)
-                    n &+= 1
-                    if left < 0 { left = lx }
-                    right = lx
-                    rowCount &+= 1
-                    rowSumX &+= lx
-                    rowSumXX &+= lx &* lx
-                }
+                for lx in 0..<lw where src[lx] == id { take(lx) }
             }
             rowLeft[ly] = Int32(truncatingIfNeeded: left)
             rowRight[ly] = Int32(truncatingIfNeeded: right)
