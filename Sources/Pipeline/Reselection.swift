@@ -87,7 +87,8 @@ public struct Reselection: Sendable {
         let claimed = "\(selections)/v\(version)"
         var written: [String] = []
         do throws(PipelineError) {
-            let document = try SelectStage.select(plan, on: table, version: version, source: source, logger: logger)
+            let document = try SelectStage.select(plan, on: table, version: version, source: source,
+                                                  hasFeatures: !table.columns.isEmpty, logger: logger)
             let made = try await recipe.cut(sets: document.sets.map { (name: $0.name, well: $0.well, ids: $0.cellIDs) },
                                             runDirectory: runDirectory, version: version, logger: logger)
             let selectionPath = "\(claimed)/selection.json"

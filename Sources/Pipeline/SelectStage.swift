@@ -56,7 +56,8 @@ public struct SelectStage: Stage {
         let table = try await Blocking.run { () throws(PipelineError) -> FeatureTable in
             try SelectStage.table(context)
         }
-        let document = try Self.select(plan, on: table, version: 1, source: source, logger: context.logger)
+        let document = try Self.select(plan, on: table, version: 1, source: source, hasFeatures: !table.columns.isEmpty,
+                                       logger: context.logger)
         let artifact = try context.writeArtifact(try document.encoded(), name: "selection.json", kind: "selection")
         let summary = document.sets.map { "\($0.name) \($0.cellIDs.count)\($0.well.map { " → \($0)" } ?? "")" }.joined(separator: ", ")
         var metrics: [String: Double] = ["sets": Double(document.sets.count), "cells": Double(document.sets.reduce(0) { $0 + $1.cellIDs.count })]
@@ -74,8 +75,18 @@ public struct SelectStage: Stage {
     }
 
     /// Evaluates `plan` and describes the result as a selection document.
-    static func select(_ plan: SelectionPlan, on table: FeatureTable, version: Int, source: String, logger: Logger) throws(PipelineError) -> SelectionDocument {
-        let result = try plan.evaluate(on: table)
+    static func select(_ plan: SelectionPlan, on table: FeatureTable, version: Int, source: String, hasFeatures: Bool = true,
+                       logger: Logger) throws(PipelineError) -> SelectionDocument {
+        let result: SelectionResult
+        do {
+            result = try Selection.evaluate(plan.rules, on: table, maxPerWell: plan.maxPerWell)
+        } catch {
+            let failure = plan.pipelineError(error)
+            guard !hasFeatures, error.code == .unknownColumn else { throw failure }
+            // Rules over features on a run that computed none: say what is missing.
+            throw PipelineError(code: failure.code, path: failure.path, location: failure.location, stage: "select",
+                                message: failure.message + " (no featurize stage ran, so only ids, `all` and samples can be selected)")
+        }
         for note in result.notes { logger.notice("\(note)") }
         for overlap in result.overlaps {
             logger.notice("cells in both '\(overlap.first)' and '\(overlap.second)': \(overlap.ids.prefix(10).map(String.init).joined(separator: ", "))\(overlap.ids.count > 10 ? " …" : "")")

@@ -123,6 +123,16 @@ struct SingleCellStageTests {
         #expect(error?.message.contains("symlink") == true)
     }
 
+    @Test("selecting by a feature without a featurize stage says what is missing")
+    func featureRuleWithoutFeatures() async throws {
+        let f = try SingleCellFixture()
+        let select = try f.stage("stages: [select]\nLMDSelection:\n  cell_sets: [{name: big, well: A1, select: area_cytosol > 5}]\n", SelectStage.self)
+        let error = await stageFailure { try await select.run(try f.context()) } as? PipelineError
+        #expect(error?.code == .config)
+        #expect(error?.message.contains("no featurize stage") == true, "\(String(describing: error))")
+        #expect(FileManager.default.fileExists(atPath: "\(f.runDirectory)/selection.json") == false)
+    }
+
     @Test("featurize in scPortrait mode needs the extract stage; bad sections are refused at load")
     func configurationErrors() async throws {
         let f = try SingleCellFixture()
