@@ -107,6 +107,13 @@ public struct ExtractStage: Stage {
             let masks = try SingleCellJob.loadMasks(files, width: image.width, height: image.height)
             let centres = masks.nucleus ?? masks.images[0]
             let plan = CellExtractor.plan(centres: centres, imageSize: settings.imageSize)
+            guard !plan.cells.isEmpty else {
+                throw PipelineError(
+                    code: PipelineError.Code(rawValue: "extract_noCells"), stage: "extract",
+                    message: plan.removed.isEmpty
+                        ? "no cell to extract: the masks are empty"
+                        : "no cell to extract: all \(plan.removed.count) cells are closer than image_size/2 = \(settings.imageSize / 2) px to the image border")
+            }
             let layout = CellStackLayout(
                 maskNames: masks.names.map { "\(key)_\($0)" },
                 imageChannelNames: image.names.enumerated().map { $0.element.isEmpty ? "ch\($0.offset)" : $0.element },

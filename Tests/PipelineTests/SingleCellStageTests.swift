@@ -123,6 +123,16 @@ struct SingleCellStageTests {
         #expect(error?.message.contains("symlink") == true)
     }
 
+    @Test("extraction with no cell away from the border fails clearly and writes no file")
+    func noCellToExtract() async throws {
+        let f = try SingleCellFixture(size: 60, count: 4)
+        let extract = try f.stage("stages: [extract]\nHDF5CellExtraction: {image_size: 128}\n", ExtractStage.self)
+        let error = await stageFailure { try await extract.run(try f.context()) } as? PipelineError
+        #expect(error?.code.rawValue == "extract_noCells")
+        #expect(error?.message.contains("closer than image_size/2 = 64 px") == true, "\(String(describing: error))")
+        #expect(FileManager.default.fileExists(atPath: "\(f.runDirectory)/single_cells.h5sc") == false)
+    }
+
     @Test("selecting by a feature without a featurize stage says what is missing")
     func featureRuleWithoutFeatures() async throws {
         let f = try SingleCellFixture()
