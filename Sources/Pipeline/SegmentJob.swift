@@ -87,16 +87,6 @@ public enum SegmentJob {
         return masks
     }
 
-    /// The width and height of an image or mask file.
-    public static func maskSize(path: String) throws(PipelineError) -> (width: Int, height: Int) {
-        do {
-            let info = try AcquisitionFile.open(path: path).info
-            return (info.width, info.height)
-        } catch {
-            throw PipelineError(input: error)
-        }
-    }
-
     /// A label plane (8-, 16- or 32-bit unsigned) as `UInt32` labels.
     /// - Throws: `input_invalid` naming the file for any other sample type.
     static func labels(from plane: Plane, path: String) throws(PipelineError) -> Image<UInt32> {

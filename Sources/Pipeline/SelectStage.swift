@@ -121,12 +121,7 @@ public struct SelectStage: Stage {
         }
         let files = try SingleCellJob.maskFiles(context, stage: "select")
         var ids = Set<Int>()
-        for file in files {
-            let info = try SegmentJob.maskSize(path: file.path)
-            let masks = try SegmentJob.readMasks(path: file.path, width: info.width, height: info.height, count: 1)
-            let regions = LabelKernels.regions(masks[0])
-            for id in 1..<(regions.maxLabel + 1) where regions.area[id] > 0 { ids.insert(id) }
-        }
+        for file in files { ids.formUnion(try CutStage.allLabels(file.path)) }
         do { return try FeatureTable(cellIDs: ids.sorted(), columns: []) } catch {
             throw PipelineError(code: .stageFailed, stage: "select", message: error.description)
         }

@@ -139,7 +139,9 @@ fileprivate final class StackCollector: Sendable {
             }
             var scratch = [Double](repeating: 0, count: n)
             for (lower, upper) in [(0.001, 0.999), (0.25, 0.75), (0, 1), (0.5, 0.5000001)] {
-                let got = CropKernels.quantilePair(values, lower: lower, upper: upper, scratch: &scratch)
+                let nonzero = values.filter { $0 != 0 }
+                scratch.replaceSubrange(0..<nonzero.count, with: nonzero)
+                let got = CropKernels.selectPair(count: n, nonzero: nonzero.count, lower: lower, upper: upper, scratch: &scratch)
                 let sorted = values.sorted()
                 func ref(_ q: Double) -> Double {
                     let (a, b, g) = CropKernels.pick(n, q)

@@ -418,19 +418,9 @@ enum CropKernels {
         }
     }
 
-    /// numpy `quantile(values, [lower, upper])` (method `linear`) of non-negative values,
-    /// in O(n): zeros are counted, the order statistics are selected among the non-zeros.
-    static func quantilePair(_ values: [Double], lower: Double, upper: Double, scratch: inout [Double]) -> (Double, Double) {
-        var m = 0
-        values.withUnsafeBufferPointer { vals in
-            scratch.withUnsafeMutableBufferPointer { nz in
-                for v in vals where v != 0 { nz[m] = v; m &+= 1 }
-            }
-        }
-        return selectPair(count: values.count, nonzero: m, lower: lower, upper: upper, scratch: &scratch)
-    }
-
-    /// The same over a `size`² crop whose values are 0 outside `box` (only `box` is read).
+    /// numpy `quantile(values, [lower, upper])` (method `linear`) of a `size`² crop of
+    /// non-negative values that are 0 outside `box` (only `box` is read), in O(n): zeros are
+    /// counted, the order statistics are selected among the non-zeros.
     static func quantilePair(_ values: [Double], box b: CropBox, size s: Int, lower: Double, upper: Double, scratch: inout [Double]) -> (Double, Double) {
         let n = s &* s
         var m = 0
