@@ -102,37 +102,44 @@ public struct ExtractStage: Stage {
         let settings = self.settings, compression = self.compression, key = segmentationKey, channels = self.channels
         let runDirectory = context.runDirectory
         let started = Date()
-        let outcome = try await Blocking.run { () throws(PipelineError) -> (cells: Int, removed: [Int]) in
-            let image = try SegmentJob.loadInput(path: input.path, channels: channels)
-            let masks = try SingleCellJob.loadMasks(files, width: image.width, height: image.height)
-            let centres = masks.nucleus ?? masks.images[0]
-            let plan = CellExtractor.plan(centres: centres, imageSize: settings.imageSize)
-            guard !plan.cells.isEmpty else {
-                throw PipelineError(
-                    code: PipelineError.Code(rawValue: "extract_noCells"), stage: "extract",
-                    message: plan.removed.isEmpty
-                        ? "no cell to extract: the masks are empty"
-                        : "no cell to extract: all \(plan.removed.count) cells are closer than image_size/2 = \(settings.imageSize / 2) px to the image border")
-            }
-            let layout = CellStackLayout(
-                maskNames: masks.names.map { "\(key)_\($0)" },
-                imageChannelNames: image.names.enumerated().map { $0.element.isEmpty ? "ch\($0.offset)" : $0.element },
-                imageSize: settings.imageSize, normalization: settings.normalize,
-                normalizationLower: settings.lowerQuantile, normalizationUpper: settings.upperQuantile, compression: compression)
-            let path = "\(runDirectory)/single_cells.h5sc"
-            try FileOps.writeAtomically(to: path) { (temporary: String) throws(PipelineError) in
-                do throws(SingleCellError) {
-                    let writer = try H5SCWriter(path: temporary, layout: layout, cellCount: plan.cells.count)
-                    try CellExtractor.extract(plan: plan, masks: masks.images, channels: image.channels, settings: settings) { row, id, stack throws(SingleCellError) in
-                        try writer.write(row: row, cellID: UInt64(id), stack: stack)
-                    }
-                    try writer.finish()
-                } catch {
-                    throw PipelineError(code: PipelineError.Code(rawValue: "extract_\(error.code.rawValue)"), path: path, stage: "extract",
-                                        message: error.description)
+        let cancelled = CancelFlag()
+        let outcome = try await withTaskCancellationHandler {
+            try await Blocking.run { () throws(PipelineError) -> (cells: Int, removed: [Int]) in
+                let image = try SegmentJob.loadInput(path: input.path, channels: channels)
+                let masks = try SingleCellJob.loadMasks(files, width: image.width, height: image.height)
+                let centres = masks.nucleus ?? masks.images[0]
+                let plan = CellExtractor.plan(centres: centres, imageSize: settings.imageSize)
+                guard !plan.cells.isEmpty else {
+                    throw PipelineError(
+                        code: PipelineError.Code(rawValue: "extract_noCells"), stage: "extract",
+                        message: plan.removed.isEmpty
+                            ? "no cell to extract: the masks are empty"
+                            : "no cell to extract: all \(plan.removed.count) cells are closer than image_size/2 = \(settings.imageSize / 2) px to the image border")
                 }
+                let layout = CellStackLayout(
+                    maskNames: masks.names.map { "\(key)_\($0)" },
+                    imageChannelNames: image.names.enumerated().map { $0.element.isEmpty ? "ch\($0.offset)" : $0.element },
+                    imageSize: settings.imageSize, normalization: settings.normalize,
+                    normalizationLower: settings.lowerQuantile, normalizationUpper: settings.upperQuantile, compression: compression)
+                let path = "\(runDirectory)/single_cells.h5sc"
+                try FileOps.writeAtomically(to: path) { (temporary: String) throws(PipelineError) in
+                    do throws(SingleCellError) {
+                        let writer = try H5SCWriter(path: temporary, layout: layout, cellCount: plan.cells.count)
+                        try CellExtractor.extract(plan: plan, masks: masks.images, channels: image.channels, settings: settings) { row, id, stack throws(SingleCellError) in
+                            // A daemon stop ends the extraction between cells; the run is requeued.
+                            if cancelled.isSet { throw SingleCellError(code: .cancelled, message: "stopped") }
+                            try writer.write(row: row, cellID: UInt64(id), stack: stack)
+                        }
+                        try writer.finish()
+                    } catch {
+                        throw PipelineError(code: PipelineError.Code(rawValue: "extract_\(error.code.rawValue)"), path: path, stage: "extract",
+                                            message: error.description)
+                    }
+                }
+                return (plan.cells.count, plan.removed)
             }
-            return (plan.cells.count, plan.removed)
+        } onCancel: {
+            cancelled.set()
         }
         try context.checkCancellation()
         let h5Path = "\(runDirectory)/single_cells.h5sc"

@@ -133,6 +133,24 @@ struct SingleCellStageTests {
         #expect(FileManager.default.fileExists(atPath: "\(f.runDirectory)/single_cells.h5sc") == false)
     }
 
+    @Test("a cancelled extraction stops and never leaves a partial .h5sc")
+    func cancelledExtraction() async throws {
+        let f = try SingleCellFixture(size: 400, count: 60)
+        let extract = try f.stage("stages: [extract]\nHDF5CellExtraction: {image_size: 32, threads: 1}\n", ExtractStage.self)
+        let context = try f.context()
+        let task = Task { try await extract.run(context) }
+        task.cancel()
+        let outcome = await task.result
+        #expect((try? outcome.get()) == nil, "a cancelled stage must not report success")
+        let path = "\(f.runDirectory)/single_cells.h5sc"
+        if FileManager.default.fileExists(atPath: path) {
+            // Finished before the cancel was seen: then the file is complete.
+            #expect(try H5SCReader(path: path).cellCount > 0)
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: f.runDirectory).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
     @Test("selecting by a feature without a featurize stage says what is missing")
     func featureRuleWithoutFeatures() async throws {
         let f = try SingleCellFixture()
