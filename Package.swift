@@ -60,6 +60,7 @@ let package = Package(
         .target(name: "Microdissection", dependencies: ["ImageKit", "CGEOS", "CLibXML2"], swiftSettings: kernelSettings),
         .target(name: "Segmentation", dependencies: ["ImageKit"], swiftSettings: kernelSettings),
         .target(name: "SingleCell", dependencies: ["ImageKit", "CHDF5", "CDeflate"], swiftSettings: kernelSettings),
+        .target(name: "Stitching", dependencies: ["ImageKit"], swiftSettings: kernelSettings),
 
         // MARK: Service modules
         .target(
@@ -107,6 +108,8 @@ let package = Package(
         .testTarget(name: "MicrodissectionTests", dependencies: ["Microdissection", "ImageKit"], swiftSettings: swiftSettings),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "ImageKit", "MicroscopyIO", "LMDTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SingleCellTests", dependencies: ["SingleCell", "ImageKit", "MicroscopyIO", "LMDTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "StitchingTests", dependencies: ["Stitching", "ImageKit", "MicroscopyIO", "LMDTestSupport"],
                     swiftSettings: swiftSettings),
         .target(name: "LMDTestSupport", dependencies: ["MicroscopyIO", "ImageKit"], path: "Tests/LMDTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "LMDTestSupport"], swiftSettings: swiftSettings),
