@@ -40,9 +40,8 @@ struct RealDataTests {
         return tiles
     }
 
-    /// Tiles cut from a real field with known origins: ≤ 0.5 px RMS (ASHLAR: 0.27 DAPI, 0.22 Alexa488).
-    @Test(arguments: ["DAPI", "Alexa488"])
-    func gtcutPositionsMatchTruth(channel: String) throws {
+    /// The gtcut_r002_c000 set: its nominal grid, one channel's tiles and the true origins (row-major).
+    func gtcut(channel: String) throws -> (layout: TileLayout, tiles: [Image<UInt16>], expected: [(Double, Double)]) {
         let folder = try #require(sharedTestData).appendingPathComponent("stitching/gtcut_r002_c000")
         let truth = try snakeCaseDecoder.decode(
             Truth.self, from: Data(contentsOf: folder.appendingPathComponent("truth.json")))
@@ -59,6 +58,13 @@ struct RealDataTests {
                 expected.append((t[0], t[1]))
             }
         }
+        return (layout, tiles, expected)
+    }
+
+    /// Tiles cut from a real field with known origins: ≤ 0.5 px RMS (ASHLAR: 0.27 DAPI, 0.22 Alexa488).
+    @Test(arguments: ["DAPI", "Alexa488"])
+    func gtcutPositionsMatchTruth(channel: String) throws {
+        let (layout, tiles, expected) = try gtcut(channel: channel)
         let clock = ContinuousClock()
         let start = clock.now
         let solution = try Registration.solve(tiles: tiles, layout: layout)
@@ -78,22 +84,7 @@ struct RealDataTests {
     /// only the 4 best of the 12 gtcut pairs; the pieces must be placed by the stage model with
     /// warnings, and the result must stay better than the nominal grid.
     @Test func sparseAcceptanceStaysBetterThanNominal() throws {
-        let folder = try #require(sharedTestData).appendingPathComponent("stitching/gtcut_r002_c000")
-        let truth = try snakeCaseDecoder.decode(
-            Truth.self, from: Data(contentsOf: folder.appendingPathComponent("truth.json")))
-        let rows = truth.grid[0]
-        let columns = truth.grid[1]
-        let layout = try TileLayout.grid(
-            rows: rows, columns: columns, tileHeight: truth.tileShape[0], tileWidth: truth.tileShape[1],
-            stepY: truth.nominalStepPx, stepX: truth.nominalStepPx)
-        let tiles = try loadGrid(folder, prefix: "tile_DAPI_", rows: rows, columns: columns)
-        var expected: [(Double, Double)] = []
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let t = try #require(truth.truthOriginYxPx["r\(r)_c\(c)"])
-                expected.append((t[0], t[1]))
-            }
-        }
+        let (layout, tiles, expected) = try gtcut(channel: "DAPI")
         // Keep only the 4 best-scoring pairs: 4 edges cannot connect 9 tiles.
         let full = try Registration.solve(tiles: tiles, layout: layout)
         let ranked = full.pairs.map(\.score).sorted(by: >)
