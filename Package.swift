@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "Microdissection", dependencies: ["ImageKit", "CGEOS", "CLibXML2"], swiftSettings: kernelSettings),
         .target(name: "Segmentation", dependencies: ["ImageKit"], swiftSettings: kernelSettings),
         .target(name: "SingleCell", dependencies: ["ImageKit", "CHDF5", "CDeflate"], swiftSettings: kernelSettings),
-        .target(name: "Stitching", dependencies: ["ImageKit"], swiftSettings: kernelSettings),
+        .target(name: "Stitching", dependencies: ["ImageKit", "MicroscopyIO"], swiftSettings: kernelSettings),
 
         // MARK: Service modules
         .target(

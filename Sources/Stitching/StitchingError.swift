@@ -15,6 +15,16 @@ public struct StitchingError: Error, Sendable, Hashable, CustomStringConvertible
         public static let tooSmall = Code(rawValue: "tooSmall")
         /// An option or layout value is out of its valid range.
         public static let invalidParameter = Code(rawValue: "invalidParameter")
+        /// An input file or folder cannot be read (missing, damaged, a format error from
+        /// MicroscopyIO); the message names the file and, where known, the offset.
+        public static let inputUnreadable = Code(rawValue: "inputUnreadable")
+        /// An input is readable but not a usable tile set (no tiles matched a pattern, a missing
+        /// grid cell, a malformed `TileConfiguration.txt` line, a scan without positions).
+        public static let inputInvalid = Code(rawValue: "inputInvalid")
+        /// The mosaic or positions could not be written.
+        public static let writeFailed = Code(rawValue: "writeFailed")
+        /// The work was cancelled.
+        public static let cancelled = Code(rawValue: "cancelled")
         /// The code's name.
         public var description: String { rawValue }
     }
