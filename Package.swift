@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell",
+                "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell", "Stitching",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "lmdflow",
             dependencies: [
-                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell",
+                "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell", "Stitching",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

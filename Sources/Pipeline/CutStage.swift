@@ -166,7 +166,7 @@ public struct CutStage: Stage {
         let recipe = CutRecipe(
             maskPath: maskPath.hasPrefix(context.runDirectory + "/") ? String(maskPath.dropFirst(context.runDirectory.count + 1)) : maskPath,
             settings: settings, calibration: calibration.points.map { [$0.row, $0.column] }, previewChannel: previewChannel,
-            imagePath: input.path, stem: input.stem)
+            imagePath: context.imagePath, stem: input.stem)
         let recipeArtifact = try context.writeArtifact(try recipe.encoded(), name: "cut.json", kind: "cut_recipe")
         try context.checkCancellation()
         let made = try await recipe.cut(sets: cellSets, runDirectory: context.runDirectory, version: nil, logger: context.logger)

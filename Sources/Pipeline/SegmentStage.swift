@@ -35,11 +35,12 @@ public struct SegmentStage: Stage {
     /// Segments the input's first frame and writes the masks.
     public func run(_ context: StageContext) async throws -> StageResult {
         let input = context.input
+        let imagePath = context.imagePath
         let settings = self.settings
         let cancelled = CancelFlag()
         let output = try await withTaskCancellationHandler {
             try await Blocking.run { () throws(PipelineError) -> SegmentationOutput in
-                let image = try SegmentJob.loadInput(path: input.path, channels: settings.channels)
+                let image = try SegmentJob.loadInput(path: imagePath, channels: settings.channels)
                 return try SegmentJob.run(settings, input: image, inputPath: input.originalPath ?? input.path, stem: input.stem,
                                           isCancelled: { cancelled.isSet })
             }

@@ -98,14 +98,14 @@ public struct ExtractStage: Stage {
     /// Extracts every cell not too close to the border into `single_cells.h5sc`.
     public func run(_ context: StageContext) async throws -> StageResult {
         let files = try SingleCellJob.maskFiles(context, stage: name)
-        let input = context.input
+        let imagePath = context.imagePath
         let settings = self.settings, compression = self.compression, key = segmentationKey, channels = self.channels
         let runDirectory = context.runDirectory
         let started = Date()
         let cancelled = CancelFlag()
         let outcome = try await withTaskCancellationHandler {
             try await Blocking.run { () throws(PipelineError) -> (cells: Int, removed: [Int]) in
-                let image = try SegmentJob.loadInput(path: input.path, channels: channels)
+                let image = try SegmentJob.loadInput(path: imagePath, channels: channels)
                 let masks = try SingleCellJob.loadMasks(files, width: image.width, height: image.height)
                 let centres = masks.nucleus ?? masks.images[0]
                 let plan = CellExtractor.plan(centres: centres, imageSize: settings.imageSize)
@@ -245,7 +245,7 @@ public struct FeaturizeStage: Stage {
 
     /// Computes the features and writes `features.csv`.
     public func run(_ context: StageContext) async throws -> StageResult {
-        let input = context.input
+        let imagePath = context.imagePath
         let runDirectory = context.runDirectory
         let started = Date()
         var h5Path: String?
@@ -261,7 +261,7 @@ public struct FeaturizeStage: Stage {
         let table = try await Blocking.run { () throws(PipelineError) -> FeatureTable in
             var raw: FeatureTable?
             if stage.mode != "scportrait" {
-                let image = try SegmentJob.loadInput(path: input.path)
+                let image = try SegmentJob.loadInput(path: imagePath)
                 let masks = try SingleCellJob.loadMasks(files, width: image.width, height: image.height)
                 var ids = Set<Int>()
                 for mask in masks.images {
@@ -269,7 +269,7 @@ public struct FeaturizeStage: Stage {
                     for id in 1..<(regions.maxLabel + 1) where regions.area[id] > 0 { ids.insert(id) }
                 }
                 var settings = FeatureSettings(channelNames: stage.channelNames ?? (0..<image.channels.count).map { "ch\($0)" })
-                settings.pixelSizeMicrons = stage.pixelSizeMicrons ?? Self.pixelSize(input.path)
+                settings.pixelSizeMicrons = stage.pixelSizeMicrons ?? Self.pixelSize(imagePath)
                 settings.backgroundCorrection = stage.backgroundCorrection
                 settings.backgroundWeight = stage.backgroundWeight
                 settings.centrelineDegree = stage.centrelineDegree

@@ -133,6 +133,15 @@ public struct StageContext: Sendable {
         return Artifact(path: name, kind: kind, sha256: FileOps.sha256(of: data), bytes: Int64(data.count), publish: publish)
     }
 
+    /// The image the analysis stages read: the `stitch` stage's mosaic when that stage ran and
+    /// made one, else the input itself.
+    public var imagePath: String {
+        if let mosaic = previous["stitch"]?.artifacts.first(where: { $0.kind == "mosaic" }) {
+            return "\(runDirectory)/\(mosaic.path)"
+        }
+        return input.path
+    }
+
     /// Throws `CancellationError` when the run is being stopped.
     public func checkCancellation() throws { try Task.checkCancellation() }
 }

@@ -42,6 +42,7 @@ public struct StageRegistry: Sendable {
         var registry = StageRegistry()
         registry.register(IngestStage.descriptor)
         registry.register(WaitStage.descriptor)
+        registry.register(StitchStage.descriptor)
         registry.register(SegmentStage.descriptor)
         registry.register(ExtractStage.descriptor)
         registry.register(FeaturizeStage.descriptor)

@@ -212,30 +212,8 @@ public enum Registration {
         var warnings: [String] = []
 
         // 1-2. Candidate pairs and their registration.
-        var pairs: [PairResult] = []
-        var windowSizes: [(Int, Int)] = []
-        for i in 0..<tiles.count {
-            for j in (i + 1)..<max(i + 1, tiles.count) {
-                guard let w = overlapWindows(layout.tiles[i], layout.tiles[j], options: options) else { continue }
-                let a = PhaseCorrelation.cut(tiles[i].plane(0), y: w.ay, x: w.ax, height: w.height, width: w.width)
-                let b = PhaseCorrelation.cut(tiles[j].plane(0), y: w.by, x: w.bx, height: w.height, width: w.width)
-                let r = try PhaseCorrelation.register(a: a, b: b, options: phase)
-                // Feature at window pixel u: tile i local (ay + u), tile j local (by + u + s);
-                // p_i + ay + u = p_j + by + u + s  →  p_j - p_i = ay - by - s.
-                let my = Double(w.ay - w.by) - r.dy
-                let mx = Double(w.ax - w.bx) - r.dx
-                let ny = layout.tiles[j].y - layout.tiles[i].y
-                let nx = layout.tiles[j].x - layout.tiles[i].x
-                let atLimit = abs(my - ny) > Double(options.maxShift) || abs(mx - nx) > Double(options.maxShift)
-                pairs.append(
-                    PairResult(
-                        first: i, second: j, nominalOffsetY: ny, nominalOffsetX: nx,
-                        measuredOffsetY: my, measuredOffsetX: mx, score: r.score,
-                        status: atLimit ? .shiftAtLimit : .accepted, residual: nil,
-                        windowHeight: w.height, windowWidth: w.width))
-                windowSizes.append((w.height, w.width))
-            }
-        }
+        var pairs = try registerPairs(tiles: tiles, layout: layout, options: options, phase: phase)
+        let windowSizes = pairs.map { ($0.windowHeight, $0.windowWidth) }
 
         // 3. Threshold.
         var nullScores: [Double] = []
@@ -294,6 +272,62 @@ public enum Registration {
         return Solution(
             positions: positions, pairs: pairs, scoreThreshold: threshold, nullScores: nullScores,
             stageModel: model, modelPlacedTiles: modelPlaced.sorted(), warnings: warnings)
+    }
+
+    /// Registers every edge-neighbour pair of the layout (in parallel); statuses are `accepted` or
+    /// `shiftAtLimit`, before any score threshold. `limit` caps the number of pairs (evenly spread
+    /// over the list, for quick orientation checks); nil registers all.
+    static func registerPairs(
+        tiles: [Image<Float>], layout: TileLayout, options: Options, phase: PhaseCorrelation.Options, limit: Int? = nil
+    ) throws(StitchingError) -> [PairResult] {
+        var candidates: [(i: Int, j: Int, w: Windows)] = []
+        for i in 0..<tiles.count {
+            for j in (i + 1)..<max(i + 1, tiles.count) {
+                guard let w = overlapWindows(layout.tiles[i], layout.tiles[j], options: options) else { continue }
+                candidates.append((i, j, w))
+            }
+        }
+        if let limit, candidates.count > limit, limit > 0 {
+            let step = Double(candidates.count) / Double(limit)
+            candidates = (0..<limit).map { candidates[Int(Double($0) * step)] }
+        }
+        var results = [Result<PairResult, StitchingError>?](repeating: nil, count: candidates.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let slots = UnsafeSendableBox(out)
+            // Each job writes only its own slot.
+            ParallelFor.run(candidates.count) { k in
+                let (i, j, w) = candidates[k]
+                let a = PhaseCorrelation.cut(tiles[i].plane(0), y: w.ay, x: w.ax, height: w.height, width: w.width)
+                let b = PhaseCorrelation.cut(tiles[j].plane(0), y: w.by, x: w.bx, height: w.height, width: w.width)
+                do throws(StitchingError) {
+                    let r = try PhaseCorrelation.register(a: a, b: b, options: phase)
+                    // Feature at window pixel u: tile i local (ay + u), tile j local (by + u + s);
+                    // p_i + ay + u = p_j + by + u + s  →  p_j - p_i = ay - by - s.
+                    let my = Double(w.ay - w.by) - r.dy
+                    let mx = Double(w.ax - w.bx) - r.dx
+                    let ny = layout.tiles[j].y - layout.tiles[i].y
+                    let nx = layout.tiles[j].x - layout.tiles[i].x
+                    let atLimit = abs(my - ny) > Double(options.maxShift) || abs(mx - nx) > Double(options.maxShift)
+                    slots.value[k] = .success(
+                        PairResult(
+                            first: i, second: j, nominalOffsetY: ny, nominalOffsetX: nx,
+                            measuredOffsetY: my, measuredOffsetX: mx, score: r.score,
+                            status: atLimit ? .shiftAtLimit : .accepted, residual: nil,
+                            windowHeight: w.height, windowWidth: w.width))
+                } catch {
+                    slots.value[k] = .failure(error)
+                }
+            }
+        }
+        var pairs: [PairResult] = []
+        for result in results {
+            switch result {
+            case .success(let pair)?: pairs.append(pair)
+            case .failure(let error)?: throw error
+            case nil: continue
+            }
+        }
+        return pairs
     }
 
     /// Window placement for one pair: the same size in both tiles, local origins in each.

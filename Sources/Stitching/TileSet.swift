@@ -3,7 +3,7 @@ public import MicroscopyIO
 /// A set of tiles to stitch: their nominal places, sizes, channels, and a way to read each
 /// tile's pixels on demand (tiles are never all held at once by the set itself).
 ///
-/// Made by ``TileSet/nd2(path:)`` (a multi-position scan), ``TileSet/pattern(folder:pattern:overlap:)``
+/// Made by ``TileSet/nd2(path:)`` (a multi-position scan), ``TileSet/pattern(folder:pattern:overlap:pixelSizeUm:)``
 /// (a folder of tiles named by row and column) or ``TileSet/tileConfiguration(path:)`` (Fiji's
 /// `TileConfiguration.txt`), or directly from a reader closure (tests, other formats).
 public struct TileSet: Sendable {

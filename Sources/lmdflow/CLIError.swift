@@ -4,6 +4,7 @@ import Daemon
 import Foundation
 import MicroscopyIO
 import Pipeline
+import Stitching
 
 /// Exit codes (sysexits.h where one fits), mapped from errors in one place.
 enum ExitStatus: Int32 {
@@ -50,6 +51,13 @@ struct CLIError: Error, CustomStringConvertible {
             }
         case let error as MicroscopyIOError:
             return CLIError(exitCode: .dataError, message: error.description)
+        case let error as StitchingError:
+            switch error.code {
+            case .inputUnreadable: return CLIError(exitCode: .notFound, message: error.description)
+            case .invalidParameter: return CLIError(exitCode: .usage, message: error.description)
+            case .writeFailed: return CLIError(exitCode: .cannotCreate, message: error.description)
+            default: return CLIError(exitCode: .dataError, message: error.description)
+            }
         default:
             return CLIError(exitCode: .internalError, message: "\(error)")
         }

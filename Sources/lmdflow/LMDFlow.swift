@@ -19,7 +19,7 @@ struct LMDFlow: AsyncParsableCommand {
         version: LMDFlowVersion.current,
         subcommands: [
             DaemonCommand.self, ProcessCommand.self, StatusCommand.self, RunsCommand.self, ShowCommand.self,
-            XMLCommand.self, RetryCommand.self, CheckConfigCommand.self, InspectCommand.self, SampleCommand.self, SegmentCommand.self, CutCommand.self, SelectCommand.self, DemoCommand.self,
+            XMLCommand.self, RetryCommand.self, CheckConfigCommand.self, InspectCommand.self, SampleCommand.self, SegmentCommand.self, StitchCommand.self, CutCommand.self, SelectCommand.self, DemoCommand.self,
         ]
     )
 }
