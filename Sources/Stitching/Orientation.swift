@@ -82,8 +82,8 @@ extension Registration {
 
     /// Registers the layout's pairs under each candidate orientation and returns the best one.
     ///
-    /// The score of an orientation is the mean NCC of its pairs, a pair whose correction reaches
-    /// the search limit scoring 0. The first candidate (normally the layout as given) is kept
+    /// The score of an orientation is the mean NCC of its pairs (registered to the whole pixel),
+    /// a pair whose correction reaches the search limit scoring 0. The first candidate (normally the layout as given) is kept
     /// unless another beats it by more than 0.05 — a wrong orientation leaves whole rows or
     /// columns of pairs on non-matching content, which costs far more than that.
     ///
@@ -106,6 +106,7 @@ extension Registration {
         }
         var phase = options.phase
         phase.maxShift = options.maxShift + 1
+        phase.upsampleFactor = 1  // whole-pixel registrations: only the scores are compared
         var checks: [OrientationCheck] = []
         for orientation in candidates {
             let pairs = try registerPairs(

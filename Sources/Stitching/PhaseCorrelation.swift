@@ -35,6 +35,8 @@ public enum PhaseCorrelation {
         /// Largest |shift| searched on each axis, in pixels (also sets the zero padding).
         public var maxShift: Int
         /// Sub-pixel grid factor of the upsampled DFT (20 → 0.05 px grid before the parabola fit).
+        /// 1 is a quick, whole-pixel registration (no upsampled DFT, no second pass), enough where
+        /// only the score matters (null samples, orientation checks).
         public var upsampleFactor: Int
         /// Sigma (px) of the Gaussian that smooths the phase-correlation surface; 0 = plain phase correlation.
         public var correlationSigma: Double
@@ -120,7 +122,7 @@ public enum PhaseCorrelation {
         // small residual is measured again.
         let iy = Int(dy.rounded())
         let ix = Int(dx.rounded())
-        if iy != 0 || ix != 0, a.height - abs(iy) >= 8, a.width - abs(ix) >= 8 {
+        if options.upsampleFactor > 1, iy != 0 || ix != 0, a.height - abs(iy) >= 8, a.width - abs(ix) >= 8 {
             let h = a.height - abs(iy)
             let w = a.width - abs(ix)
             // b(y, x) ≈ a(y - iy, x - ix): b's row y pairs with a's row y - iy.
@@ -137,9 +139,9 @@ public enum PhaseCorrelation {
         // band-passed NCC is evaluated on the integer grid ±nccCheckRadius around the result; if
         // its maximum lies more than 0.75 px away (on either axis), that maximum wins, refined per axis by a
         // Gaussian (log-parabola) fit through the NCC values.
+        let fa = bandPass(a.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
+        let fb = bandPass(b.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
         if options.nccCheckRadius > 0 {
-            let fa = bandPass(a.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
-            let fb = bandPass(b.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
             let cy = Int(dy.rounded())
             let cx = Int(dx.rounded())
             let r = options.nccCheckRadius
@@ -181,7 +183,7 @@ public enum PhaseCorrelation {
         }
         first.dy = dy
         first.dx = dx
-        first.score = bandPassedNCC(a: a, b: b, dy: dy, dx: dx, options: options)
+        first.score = pearson(fa, fb, dy: dy, dx: dx)
         return first
     }
 
@@ -211,53 +213,84 @@ public enum PhaseCorrelation {
         fft.forward(&pb)
 
         // Normalized cross-power spectrum with Gaussian weighting; Nyquist rows/columns zeroed
-        // so the upsampled DFT (signed frequencies) and the FFT agree.
+        // so the upsampled DFT (signed frequencies) and the FFT agree. The weight
+        // exp(-s2·f²) [- exp(-hp·f²)] is separable in fy and fx, so it comes from 1-D tables.
         var spectrum = ComplexPlane(width: nx, height: ny)
         let s2 = 2 * Double.pi * Double.pi * options.correlationSigma * options.correlationSigma
         let hp =
             options.correlationHighPassSigma > options.correlationSigma
             ? 2 * Double.pi * Double.pi * options.correlationHighPassSigma * options.correlationHighPassSigma : 0
-        func spectralWeight(_ f2: Double) -> Double { hp > 0 ? exp(-s2 * f2) - exp(-hp * f2) : exp(-s2 * f2) }
+        func table(_ n: Int, _ c: Double) -> [Double] {
+            (0..<n).map { k in
+                if n > 1 && 2 * k == n { return 0 }  // Nyquist
+                let f = Double(signedFrequency(k, n)) / Double(n)
+                return exp(-c * f * f)
+            }
+        }
+        let gy = table(ny, s2), gx = table(nx, s2)
+        let hy = hp > 0 ? table(ny, hp) : [], hx = hp > 0 ? table(nx, hp) : []
+        let nyquistY = ny > 1 && ny % 2 == 0 ? ny / 2 : -1, nyquistX = nx > 1 && nx % 2 == 0 ? nx / 2 : -1
         var maxMagnitude = 0.0
-        for i in 0..<(nx * ny) {
-            let r = pa.re[i] * pb.re[i] + pa.im[i] * pb.im[i]
-            let m = -pa.im[i] * pb.re[i] + pa.re[i] * pb.im[i]
-            spectrum.re[i] = r
-            spectrum.im[i] = m
-            maxMagnitude = max(maxMagnitude, (r * r + m * m).squareRoot())
+        let total = nx &* ny
+        spectrum.re.withUnsafeMutableBufferPointer { sr in
+            spectrum.im.withUnsafeMutableBufferPointer { si in
+                pa.re.withUnsafeBufferPointer { ar in
+                    pa.im.withUnsafeBufferPointer { ai in
+                        pb.re.withUnsafeBufferPointer { br in
+                            pb.im.withUnsafeBufferPointer { bi in
+                                var largest = 0.0
+                                for i in 0..<total {
+                                    let r = ar[i] * br[i] + ai[i] * bi[i]
+                                    let m = -ai[i] * br[i] + ar[i] * bi[i]
+                                    sr[i] = r
+                                    si[i] = m
+                                    let q = r * r + m * m
+                                    if q > largest { largest = q }
+                                }
+                                maxMagnitude = largest.squareRoot()
+                            }
+                        }
+                    }
+                }
+            }
         }
         let eps = max(maxMagnitude * 1e-12, Double.leastNormalMagnitude)
         let exponent = options.normalizationExponent
         // Magnitudes are scaled by the largest before the power so the peak height stays comparable.
         let maxMagnitudeSafe = max(maxMagnitude, Double.leastNormalMagnitude)
-        for ky in 0..<ny {
-            let fy = Double(signedFrequency(ky, ny)) / Double(ny)
-            for kx in 0..<nx {
-                let i = ky * nx + kx
-                if (ny > 1 && 2 * ky == ny) || (nx > 1 && 2 * kx == nx) {
-                    spectrum.re[i] = 0
-                    spectrum.im[i] = 0
-                    continue
+        var weightSum = 0.0
+        spectrum.re.withUnsafeMutableBufferPointer { sr in
+            spectrum.im.withUnsafeMutableBufferPointer { si in
+                for ky in 0..<ny {
+                    let row = ky &* nx
+                    if ky == nyquistY {
+                        for kx in 0..<nx {
+                            sr[row &+ kx] = 0
+                            si[row &+ kx] = 0
+                        }
+                        continue
+                    }
+                    for kx in 0..<nx {
+                        let i = row &+ kx
+                        if kx == nyquistX {
+                            sr[i] = 0
+                            si[i] = 0
+                            continue
+                        }
+                        let weight = hp > 0 ? gy[ky] * gx[kx] - hy[ky] * hx[kx] : gy[ky] * gx[kx]
+                        weightSum += weight
+                        let mag = (sr[i] * sr[i] + si[i] * si[i]).squareRoot() + eps
+                        let scale =
+                            weight / (exponent == 1 ? mag : pow(mag / maxMagnitudeSafe, exponent) * maxMagnitudeSafe)
+                        sr[i] *= scale
+                        si[i] *= scale
+                    }
                 }
-                let fx = Double(signedFrequency(kx, nx)) / Double(nx)
-                let weight = spectralWeight(fy * fy + fx * fx)
-                let mag = (spectrum.re[i] * spectrum.re[i] + spectrum.im[i] * spectrum.im[i]).squareRoot() + eps
-                let scale = weight / (exponent == 1 ? mag : pow(mag / maxMagnitudeSafe, exponent) * maxMagnitudeSafe)
-                spectrum.re[i] *= scale
-                spectrum.im[i] *= scale
             }
         }
         var surface = spectrum
         fft.inverse(&surface)
         // Normalize so that a perfect cyclic shift would give a peak of 1.
-        var weightSum = 0.0
-        for ky in 0..<ny {
-            let fy = Double(signedFrequency(ky, ny)) / Double(ny)
-            for kx in 0..<nx where !((ny > 1 && 2 * ky == ny) || (nx > 1 && 2 * kx == nx)) {
-                let fx = Double(signedFrequency(kx, nx)) / Double(nx)
-                weightSum += spectralWeight(fy * fy + fx * fx)
-            }
-        }
         let norm = Double(nx * ny) / max(weightSum, 1e-300)
 
         var best = -Double.infinity
@@ -315,70 +348,46 @@ public enum PhaseCorrelation {
     }
 
     /// Sub-pixel offset (each in (-1, 1)) of the correlation maximum near the integer peak.
+    ///
+    /// The correlation is evaluated from the spectrum by matrix DFTs, in two stages: a 1/4-px grid
+    /// over ±1 px, then a `1/factor` grid over ±1/4 px around its best sample, and a parabola
+    /// through the fine maximum and its neighbours. (One `1/factor` grid over ±1 px gives the
+    /// same maximum; two stages need about half the work.)
     static func refine(spectrum: ComplexPlane, peakY: Int, peakX: Int, factor: Int) -> (Double, Double) {
         guard factor > 1 else { return (0, 0) }
-        let ny = spectrum.height
-        let nx = spectrum.width
-        let half = factor  // samples on each side: ±1 px
-        let count = 2 * half + 1
-        let offsets = (0..<count).map { Double($0 - half) / Double(factor) }
-        // T[ky][m] = Σ_kx S[ky,kx]·exp(+2πi·kx·x_m/nx)
-        var tRe = [Double](repeating: 0, count: ny * count)
-        var tIm = tRe
-        var eRe = [Double](repeating: 0, count: count * nx)
-        var eIm = eRe
-        for m in 0..<count {
-            let x = Double(peakX) + offsets[m]
-            for kx in 0..<nx {
-                let angle = 2 * Double.pi * Double(signedFrequency(kx, nx)) * x / Double(nx)
-                eRe[m * nx + kx] = cos(angle)
-                eIm[m * nx + kx] = sin(angle)
-            }
+        let coarseStep = 0.25
+        let coarse = (-4...4).map { Double($0) * coarseStep }
+        let (cy, cx, _) = bestSample(
+            upsampled(spectrum, ys: coarse.map { Double(peakY) + $0 }, xs: coarse.map { Double(peakX) + $0 }),
+            count: coarse.count)
+        let half = max(1, Int((coarseStep * Double(factor)).rounded(.up)))
+        let fine = (-half...half).map { Double($0) / Double(factor) }
+        let oy0 = coarse[cy], ox0 = coarse[cx]
+        let values = upsampled(
+            spectrum, ys: fine.map { Double(peakY) + oy0 + $0 }, xs: fine.map { Double(peakX) + ox0 + $0 })
+        let count = fine.count
+        let (bl, bm, best) = bestSample(values, count: count)
+        func parabola(_ minus: Double, _ center: Double, _ plus: Double) -> Double {
+            let denom = minus - 2 * center + plus
+            guard denom < 0 else { return 0 }
+            return min(0.5, max(-0.5, 0.5 * (minus - plus) / denom))
         }
-        spectrum.re.withUnsafeBufferPointer { sr in
-            spectrum.im.withUnsafeBufferPointer { si in
-                for ky in 0..<ny {
-                    let row = ky &* nx
-                    for m in 0..<count {
-                        var accR = 0.0
-                        var accI = 0.0
-                        let e = m &* nx
-                        for kx in 0..<nx {
-                            let ar = sr[row &+ kx]
-                            let ai = si[row &+ kx]
-                            let br = eRe[e &+ kx]
-                            let bi = eIm[e &+ kx]
-                            accR += ar * br - ai * bi
-                            accI += ar * bi + ai * br
-                        }
-                        tRe[ky &* count &+ m] = accR
-                        tIm[ky &* count &+ m] = accI
-                    }
-                }
-            }
+        var oy = oy0 + fine[bl]
+        var ox = ox0 + fine[bm]
+        if bl > 0 && bl < count - 1 {
+            oy += parabola(values[(bl - 1) * count + bm], best, values[(bl + 1) * count + bm]) / Double(factor)
         }
-        var values = [Double](repeating: 0, count: count * count)
-        var cy = [Double](repeating: 0, count: ny)
-        var sy = cy
-        for l in 0..<count {
-            let y = Double(peakY) + offsets[l]
-            for ky in 0..<ny {
-                let angle = 2 * Double.pi * Double(signedFrequency(ky, ny)) * y / Double(ny)
-                cy[ky] = cos(angle)
-                sy[ky] = sin(angle)
-            }
-            for m in 0..<count {
-                var acc = 0.0
-                for ky in 0..<ny {
-                    // real part of exp(iθ)·T
-                    acc += cy[ky] * tRe[ky * count + m] - sy[ky] * tIm[ky * count + m]
-                }
-                values[l * count + m] = acc
-            }
+        if bm > 0 && bm < count - 1 {
+            ox += parabola(values[bl * count + bm - 1], best, values[bl * count + bm + 1]) / Double(factor)
         }
-        var bl = half
-        var bm = half
-        var best = -Double.infinity
+        return (min(max(oy, -1), 1), min(max(ox, -1), 1))
+    }
+
+    /// Row and column of the largest of `count × count` values (the centre on ties with it).
+    static func bestSample(_ values: [Double], count: Int) -> (Int, Int, Double) {
+        var bl = count / 2
+        var bm = count / 2
+        var best = values[bl * count + bm]
         for l in 0..<count {
             for m in 0..<count where values[l * count + m] > best {
                 best = values[l * count + m]
@@ -386,20 +395,76 @@ public enum PhaseCorrelation {
                 bm = m
             }
         }
-        func parabola(_ minus: Double, _ center: Double, _ plus: Double) -> Double {
-            let denom = minus - 2 * center + plus
-            guard denom < 0 else { return 0 }
-            return min(0.5, max(-0.5, 0.5 * (minus - plus) / denom))
+        return (bl, bm, best)
+    }
+
+    /// The inverse transform of `spectrum` (real part, unnormalized) at the points `ys × xs`
+    /// (row-major, `ys.count × xs.count`; `ys.count == xs.count`), by two matrix DFTs.
+    static func upsampled(_ spectrum: ComplexPlane, ys: [Double], xs: [Double]) -> [Double] {
+        let ny = spectrum.height
+        let nx = spectrum.width
+        let count = xs.count
+        // T[ky][m] = Σ_kx S[ky,kx]·exp(+2πi·kx·x_m/nx)
+        var tRe = [Double](repeating: 0, count: ny * count)
+        var tIm = tRe
+        var eRe = [Double](repeating: 0, count: count * nx)
+        var eIm = eRe
+        for m in 0..<count {
+            for kx in 0..<nx {
+                let angle = 2 * Double.pi * Double(signedFrequency(kx, nx)) * xs[m] / Double(nx)
+                eRe[m * nx + kx] = cos(angle)
+                eIm[m * nx + kx] = sin(angle)
+            }
         }
-        var oy = offsets[bl]
-        var ox = offsets[bm]
-        if bl > 0 && bl < count - 1 {
-            oy += parabola(values[(bl - 1) * count + bm], best, values[(bl + 1) * count + bm]) / Double(factor)
+        spectrum.re.withUnsafeBufferPointer { sr in
+            spectrum.im.withUnsafeBufferPointer { si in
+                eRe.withUnsafeBufferPointer { er in
+                    eIm.withUnsafeBufferPointer { ei in
+                        tRe.withUnsafeMutableBufferPointer { tr in
+                            tIm.withUnsafeMutableBufferPointer { ti in
+                                for ky in 0..<ny {
+                                    let row = ky &* nx
+                                    for m in 0..<count {
+                                        var accR = 0.0
+                                        var accI = 0.0
+                                        let e = m &* nx
+                                        for kx in 0..<nx {
+                                            let ar = sr[row &+ kx]
+                                            let ai = si[row &+ kx]
+                                            let br = er[e &+ kx]
+                                            let bi = ei[e &+ kx]
+                                            accR += ar * br - ai * bi
+                                            accI += ar * bi + ai * br
+                                        }
+                                        tr[ky &* count &+ m] = accR
+                                        ti[ky &* count &+ m] = accI
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        if bm > 0 && bm < count - 1 {
-            ox += parabola(values[bl * count + bm - 1], best, values[bl * count + bm + 1]) / Double(factor)
+        var values = [Double](repeating: 0, count: ys.count * count)
+        var cy = [Double](repeating: 0, count: ny)
+        var sy = cy
+        for l in 0..<ys.count {
+            for ky in 0..<ny {
+                let angle = 2 * Double.pi * Double(signedFrequency(ky, ny)) * ys[l] / Double(ny)
+                cy[ky] = cos(angle)
+                sy[ky] = sin(angle)
+            }
+            for m in 0..<count {
+                var acc = 0.0
+                for ky in 0..<ny {
+                    // real part of exp(iθ)·T
+                    acc += cy[ky] * tRe[ky &* count &+ m] - sy[ky] * tIm[ky &* count &+ m]
+                }
+                values[l * count + m] = acc
+            }
         }
-        return (oy, ox)
+        return values
     }
 
     /// Band-pass (difference of Gaussians) of a single-channel image.
@@ -414,13 +479,6 @@ public enum PhaseCorrelation {
             }
         }
         return out
-    }
-
-    /// Pearson correlation of band-passed `b(y, x)` and `a(y - dy, x - dx)` (bilinear) where both exist.
-    static func bandPassedNCC(a: Image<Float>, b: Image<Float>, dy: Double, dx: Double, options: Options) -> Double {
-        let fa = bandPass(a.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
-        let fb = bandPass(b.plane(0), inner: options.scoreInnerSigma, outer: options.scoreOuterSigma)
-        return pearson(fa, fb, dy: dy, dx: dx)
     }
 
     /// Pearson correlation of `fb(y, x)` and `fa(y - dy, x - dx)` (bilinear) where both exist; 0
@@ -440,20 +498,48 @@ public enum PhaseCorrelation {
         var sab = 0.0
         fa.withUnsafeBufferPointer { pa in
             fb.withUnsafeBufferPointer { pb in
+                if ty == 0 && tx == 0 {
+                    // Whole-pixel shift: b(y, x) pairs with a(y - iy, x - ix).
+                    let y0 = max(0, iy), y1 = min(h, h + iy)
+                    let x0 = max(0, ix), x1 = min(w, w + ix)
+                    guard y1 > y0, x1 > x0 else { return }
+                    for y in y0..<y1 {
+                        let rowB = y &* w
+                        let rowA = (y &- iy) &* w &- ix
+                        var ra = 0.0, rb = 0.0, raa = 0.0, rbb = 0.0, rab = 0.0
+                        for x in x0..<x1 {
+                            let va = Double(pa[rowA &+ x])
+                            let vb = Double(pb[rowB &+ x])
+                            ra += va
+                            rb += vb
+                            raa += va * va
+                            rbb += vb * vb
+                            rab += va * vb
+                        }
+                        sa += ra
+                        sb += rb
+                        saa += raa
+                        sbb += rbb
+                        sab += rab
+                    }
+                    n = Double((y1 - y0) * (x1 - x0))
+                    return
+                }
                 // a sample at (y - dy) = (y - iy - 1) + (1 - ty): rows y0 = y - iy - 1 and y0 + 1.
                 for y in 0..<h {
-                    let y0 = y - iy - 1
-                    guard y0 >= 0, y0 + 1 < h else { continue }
+                    let y0 = y &- iy &- 1
+                    guard y0 >= 0, y0 &+ 1 < h else { continue }
                     for x in 0..<w {
-                        let x0 = x - ix - 1
-                        guard x0 >= 0, x0 + 1 < w else { continue }
-                        let v00 = Double(pa[y0 * w + x0])
-                        let v01 = Double(pa[y0 * w + x0 + 1])
-                        let v10 = Double(pa[(y0 + 1) * w + x0])
-                        let v11 = Double(pa[(y0 + 1) * w + x0 + 1])
+                        let x0 = x &- ix &- 1
+                        guard x0 >= 0, x0 &+ 1 < w else { continue }
+                        let r0 = y0 &* w &+ x0
+                        let v00 = Double(pa[r0])
+                        let v01 = Double(pa[r0 &+ 1])
+                        let v10 = Double(pa[r0 &+ w])
+                        let v11 = Double(pa[r0 &+ w &+ 1])
                         // weight of the upper-left sample is ty (distance 1-ty from it), see above.
                         let va = ty * (tx * v00 + (1 - tx) * v01) + (1 - ty) * (tx * v10 + (1 - tx) * v11)
-                        let vb = Double(pb[y * w + x])
+                        let vb = Double(pb[y &* w &+ x])
                         n += 1
                         sa += va
                         sb += vb
