@@ -82,7 +82,7 @@ extension Registration {
 
     /// Registers the layout's pairs under each candidate orientation and returns the best one.
     ///
-    /// The score of an orientation is the mean NCC of its pairs (registered to the whole pixel),
+    /// Tiles of at least 128 px are compared at half resolution. The score of an orientation is the mean NCC of its pairs (registered to the whole pixel),
     /// a pair whose correction reaches the search limit scoring 0. The first candidate (normally the layout as given) is kept
     /// unless another beats it by more than 0.05 — a wrong orientation leaves whole rows or
     /// columns of pairs on non-matching content, which costs far more than that.
@@ -104,6 +104,21 @@ extension Registration {
             throw StitchingError(
                 code: .sizeMismatch, message: "expected \(layout.tiles.count) tiles (layout), found \(tiles.count) images")
         }
+        // Half resolution (2×2 means) when tiles are large enough: a wrong orientation puts
+        // unrelated content side by side at any scale, and the check costs a quarter.
+        var tiles = tiles
+        var layout = layout
+        var options = options
+        if tiles.allSatisfy({ min($0.width, $0.height) >= 128 }) {
+            tiles = tiles.map(halfResolution)
+            layout = TileLayout(
+                tiles: layout.tiles.map {
+                    TileLayout.Tile(y: $0.y / 2, x: $0.x / 2, height: $0.height / 2, width: $0.width / 2)
+                })
+            options.maxShift = (options.maxShift + 1) / 2
+            options.minimumOverlap = max(4, options.minimumOverlap / 2)
+            options.maxWindowLength = max(16, options.maxWindowLength / 2)
+        }
         var phase = options.phase
         phase.maxShift = options.maxShift + 1
         phase.upsampleFactor = 1  // whole-pixel registrations: only the scores are compared
@@ -123,4 +138,24 @@ extension Registration {
         }
         return (best.meanScore > first.meanScore + 0.05 ? best.orientation : first.orientation, checks)
     }
+}
+
+/// The image at half resolution: the mean of each 2×2 block (odd last rows/columns dropped).
+func halfResolution(_ image: Image<Float>) -> Image<Float> {
+    let w = image.width / 2, h = image.height / 2
+    var out = Image<Float>(width: max(w, 1), height: max(h, 1), repeating: 0)
+    let width = image.width
+    image.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for y in 0..<h {
+                let r0 = (2 &* y) &* width
+                let r1 = r0 &+ width
+                for x in 0..<w {
+                    let c = 2 &* x
+                    dst[y &* w &+ x] = 0.25 * (src[r0 &+ c] + src[r0 &+ c &+ 1] + src[r1 &+ c] + src[r1 &+ c &+ 1])
+                }
+            }
+        }
+    }
+    return out
 }

@@ -207,13 +207,14 @@ public enum PhaseCorrelation {
         let ny = FFTPlan.fastSize(h + my)
         let nx = FFTPlan.fastSize(w + mx)
         let fft = FFT2D(width: nx, height: ny)
-        var pa = padded(a.plane(0), ny: ny, nx: nx)
-        var pb = padded(b.plane(0), ny: ny, nx: nx)
-        fft.forward(&pa)
-        fft.forward(&pb)
+        // Both windows are real: one complex transform of a + i·b gives both spectra,
+        // A[k] = (Z[k] + conj(Z[-k])) / 2 and B[k] = (Z[k] - conj(Z[-k])) / 2i.
+        var z = padded(a.plane(0), ny: ny, nx: nx)
+        z.im = padded(b.plane(0), ny: ny, nx: nx).re
+        fft.forward(&z)
 
-        // Normalized cross-power spectrum with Gaussian weighting; Nyquist rows/columns zeroed
-        // so the upsampled DFT (signed frequencies) and the FFT agree. The weight
+        // Normalized cross-power spectrum conj(A)·B with Gaussian weighting; Nyquist rows/columns
+        // zeroed so the upsampled DFT (signed frequencies) and the FFT agree. The weight
         // exp(-s2·f²) [- exp(-hp·f²)] is separable in fy and fx, so it comes from 1-D tables.
         var spectrum = ComplexPlane(width: nx, height: ny)
         let s2 = 2 * Double.pi * Double.pi * options.correlationSigma * options.correlationSigma
@@ -231,25 +232,28 @@ public enum PhaseCorrelation {
         let hy = hp > 0 ? table(ny, hp) : [], hx = hp > 0 ? table(nx, hp) : []
         let nyquistY = ny > 1 && ny % 2 == 0 ? ny / 2 : -1, nyquistX = nx > 1 && nx % 2 == 0 ? nx / 2 : -1
         var maxMagnitude = 0.0
-        let total = nx &* ny
         spectrum.re.withUnsafeMutableBufferPointer { sr in
             spectrum.im.withUnsafeMutableBufferPointer { si in
-                pa.re.withUnsafeBufferPointer { ar in
-                    pa.im.withUnsafeBufferPointer { ai in
-                        pb.re.withUnsafeBufferPointer { br in
-                            pb.im.withUnsafeBufferPointer { bi in
-                                var largest = 0.0
-                                for i in 0..<total {
-                                    let r = ar[i] * br[i] + ai[i] * bi[i]
-                                    let m = -ai[i] * br[i] + ar[i] * bi[i]
-                                    sr[i] = r
-                                    si[i] = m
-                                    let q = r * r + m * m
-                                    if q > largest { largest = q }
-                                }
-                                maxMagnitude = largest.squareRoot()
+                z.re.withUnsafeBufferPointer { zr in
+                    z.im.withUnsafeBufferPointer { zi in
+                        var largest = 0.0
+                        for ky in 0..<ny {
+                            let row = ky &* nx
+                            let mirrorRow = (ky == 0 ? 0 : ny &- ky) &* nx
+                            for kx in 0..<nx {
+                                let i = row &+ kx
+                                let j = mirrorRow &+ (kx == 0 ? 0 : nx &- kx)
+                                let ar = 0.5 * (zr[i] + zr[j]), ai = 0.5 * (zi[i] - zi[j])
+                                let br = 0.5 * (zi[i] + zi[j]), bi = 0.5 * (zr[j] - zr[i])
+                                let r = ar * br + ai * bi
+                                let m = -ai * br + ar * bi
+                                sr[i] = r
+                                si[i] = m
+                                let q = r * r + m * m
+                                if q > largest { largest = q }
                             }
                         }
+                        maxMagnitude = largest.squareRoot()
                     }
                 }
             }
