@@ -209,8 +209,9 @@ public enum PhaseCorrelation {
         let fft = FFT2D(width: nx, height: ny)
         // Both windows are real: one complex transform of a + i·b gives both spectra,
         // A[k] = (Z[k] + conj(Z[-k])) / 2 and B[k] = (Z[k] - conj(Z[-k])) / 2i.
-        var z = padded(a.plane(0), ny: ny, nx: nx)
-        z.im = padded(b.plane(0), ny: ny, nx: nx).re
+        var z = ComplexPlane(width: nx, height: ny)
+        paddedWindow(a.plane(0), into: &z.re, nx: nx)
+        paddedWindow(b.plane(0), into: &z.im, nx: nx)
         fft.forward(&z)
 
         // Normalized cross-power spectrum conj(A)·B with Gaussian weighting; Nyquist rows/columns
@@ -292,8 +293,10 @@ public enum PhaseCorrelation {
                 }
             }
         }
-        var surface = spectrum
-        fft.inverse(&surface)
+        // The upsampled refinement needs the spectrum afterwards; a whole-pixel pass does not.
+        let upsample = options.upsampleFactor > 1
+        var surface = upsample ? spectrum : ComplexPlane(width: 1, height: 1)
+        if upsample { fft.inverse(&surface) } else { fft.inverse(&spectrum); swap(&surface, &spectrum) }
         // Normalize so that a perfect cyclic shift would give a peak of 1.
         let norm = Double(nx * ny) / max(weightSum, 1e-300)
 
@@ -320,18 +323,18 @@ public enum PhaseCorrelation {
     @inline(__always)
     static func signedFrequency(_ k: Int, _ n: Int) -> Int { k <= (n - 1) / 2 ? k : k - n }
 
-    /// Mean-removed, Hann-windowed copy of `image` in the top-left corner of an `ny` x `nx` zero plane.
-    static func padded(_ image: Image<Float>, ny: Int, nx: Int) -> ComplexPlane {
+    /// Writes the mean-removed, Hann-windowed `image` into the top-left corner of `dst` (rows of
+    /// `nx`, already zero).
+    static func paddedWindow(_ image: Image<Float>, into dst: inout [Double], nx: Int) {
         let h = image.height
         let w = image.width
-        var plane = ComplexPlane(width: nx, height: ny)
         let hy = hann(h)
         let hx = hann(w)
         image.withUnsafeBufferPointer { src in
             var mean = 0.0
             for v in src { mean += Double(v) }
             mean /= Double(src.count)
-            plane.re.withUnsafeMutableBufferPointer { dst in
+            dst.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<h {
                     let wy = hy[y]
                     for x in 0..<w {
@@ -340,7 +343,6 @@ public enum PhaseCorrelation {
                 }
             }
         }
-        return plane
     }
 
     /// Symmetric Hann window of length `n` that is 0 only outside the window (`sin²(π(i+1)/(n+1))`).
