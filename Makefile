@@ -64,6 +64,7 @@ bench: deps
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/seg_score.py nuclei; \
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/seg_score.py scportrait; \
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/singlecell_bench.py --cells 10000 --runs 3; \
+	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/stitch_bench.py --runs 3 --large; \
 	else echo "segmentation benchmarks skipped: no anchors venv at $(ANCHORS) (../shared/tools/setup-anchors.sh $(ANCHORS))"; fi
 
 ## install: binary, profiles, example config, systemd unit, sysusers and tmpfiles entries.

@@ -92,7 +92,7 @@ def main():
             make_large(large)
             sets.append(("synthetic 8x8 scan (2 ch, 1024² tiles)", large, "tile_{channel}_r{row:03}_c{col:03}.tif",
                          0.1, "DAPI", 15, []))
-        print("| set | lmdflow wall s | lmdflow CPU s | lmdflow RSS MB | ASHLAR wall s | ASHLAR CPU s | ASHLAR RSS MB | CPU speed-up |")
+        print("| set | lmdflow wall s | lmdflow CPU s | lmdflow RSS MB | ASHLAR wall s | ASHLAR CPU s | ASHLAR RSS MB | speed-up wall / CPU |")
         print("|---|---|---|---|---|---|---|---|")
         for label, path, pattern, overlap, channel, max_shift, ashlar_flags in sets:
             out = os.path.join(tmp, "ours.ome.tif")
@@ -104,14 +104,15 @@ def main():
             w, c, m = summary(ours)
             row = f"| {label} | {w:.2f} | {c:.2f} | {m:.0f} |"
             if have_ashlar and ashlar_flags is not None:
-                channels = sorted({re.match(pattern.replace("{channel}", "(?P<c>.+?)").replace("{row:03}", r"\d{3}")
-                                            .replace("{col:03}", r"\d{3}").replace(".", r"\."), f).group("c")
-                                   for f in os.listdir(path) if f.endswith(".tif")})
+                # ASHLAR's filepattern reader numbers channels in sorted name order.
+                channels = sorted({m.group("c") for m in (re.match(re.escape(pattern).replace(r"\{channel\}", "(?P<c>.+?)")
+                                                                  .replace(r"\{row:03\}", r"\d{3}").replace(r"\{col:03\}", r"\d{3}") + "$", f)
+                                                         for f in os.listdir(path)) if m})
                 spec = f"filepattern|{path}|pattern={pattern}|overlap={overlap}"
                 theirs = [timed([ashlar, spec, *ashlar_flags, "-m", str(max_shift), "-c", str(channels.index(channel)),
                                  "-o", os.path.join(tmp, "ashlar.ome.tif")], env=env) for _ in range(args.ashlar_runs)]
                 aw, ac, am = summary(theirs)
-                row += f" {aw:.2f} | {ac:.2f} | {am:.0f} | {ac / c:.1f}x |"
+                row += f" {aw:.2f} | {ac:.2f} | {am:.0f} | {aw / w:.1f}x / {ac / c:.1f}x |"
             else:
                 row += " – | – | – | – |"
             print(row + f"  <!-- {info['width']}x{info['height']}, {info['accepted_pairs']}/{info['pairs']} pairs, "
