@@ -42,7 +42,7 @@ struct StitchIntegrationTests {
         // The mask was segmented on the mosaic: same size.
         let (code, out, _) = try DaemonHarness.cli(["inspect", "\(runDir)/masks/nucleus.ome.tif", "--json"])
         #expect(code == 0)
-        let info = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let info = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])?.first)
         #expect(info["width"] as? Int == width && info["height"] as? Int == height)
         #expect(try await harness.stop() == 0)
         #expect(try harness.catalog().integrityCheck() == ["ok"])
