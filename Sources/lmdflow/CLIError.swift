@@ -53,7 +53,6 @@ struct CLIError: Error, CustomStringConvertible {
             return CLIError(exitCode: .dataError, message: error.description)
         case let error as StitchingError:
             switch error.code {
-            case .inputUnreadable: return CLIError(exitCode: .notFound, message: error.description)
             case .invalidParameter: return CLIError(exitCode: .usage, message: error.description)
             case .writeFailed: return CLIError(exitCode: .cannotCreate, message: error.description)
             default: return CLIError(exitCode: .dataError, message: error.description)

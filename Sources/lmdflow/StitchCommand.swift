@@ -98,6 +98,12 @@ struct StitchCommand: AsyncParsableCommand {
                 if pattern != nil || overlap != nil {
                     throw CLIError(exitCode: .usage, message: "--pattern and --overlap apply to tile folders; \(input) is a file")
                 }
+                let format = try FormatProbe.probe(path: input).format
+                guard format == .nd2 else {
+                    throw CLIError(
+                        exitCode: .dataError,
+                        message: "\(input) is a \(format.rawValue) file, not a multi-position ND2; lmdflow stitch takes an ND2 scan, a tile folder or a TileConfiguration.txt")
+                }
                 set = try TileSet.nd2(path: input)
             }
             let clock = ContinuousClock()
