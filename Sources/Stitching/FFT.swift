@@ -269,26 +269,45 @@ public struct FFT2D: Sendable {
     /// Forward transform in place (unscaled).
     ///
     /// - Precondition: the plane has this transform's size.
-    public func forward(_ plane: inout ComplexPlane) { transform(&plane, inverse: false) }
+    public func forward(_ plane: inout ComplexPlane) { transform(&plane, inverse: false, rows: 0..<height) }
+
+    /// Forward transform of a plane whose rows from `nonZeroRows` on are all zero (a zero-padded
+    /// window): their row transforms are zero too and are skipped. Same result as ``forward(_:)``.
+    ///
+    /// - Precondition: the plane has this transform's size; `0 ≤ nonZeroRows ≤ height`.
+    public func forward(_ plane: inout ComplexPlane, nonZeroRows: Int) {
+        precondition((0...height).contains(nonZeroRows), "nonZeroRows \(nonZeroRows) outside 0...\(height)")
+        transform(&plane, inverse: false, rows: 0..<nonZeroRows)
+    }
 
     /// Inverse transform in place (scaled by `1/(width·height)`).
     ///
     /// - Precondition: the plane has this transform's size.
-    public func inverse(_ plane: inout ComplexPlane) { transform(&plane, inverse: true) }
+    public func inverse(_ plane: inout ComplexPlane) {
+        inverseColumnsFirst(&plane, rows: [0..<height])
+    }
 
-    private func transform(_ plane: inout ComplexPlane, inverse: Bool) {
+    /// Inverse transform that finishes only the given rows (e.g. the rows of small shifts of a
+    /// correlation surface, at both ends of the plane): those rows equal ``inverse(_:)``'s, the
+    /// others hold intermediate values.
+    ///
+    /// - Precondition: the plane has this transform's size; the ranges lie in `0..<height`.
+    public func inverse(_ plane: inout ComplexPlane, onlyRows rows: [Range<Int>]) {
+        precondition(rows.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= height }, "rows outside 0..<\(height)")
+        inverseColumnsFirst(&plane, rows: rows)
+    }
+
+    /// Row transforms of `rows` (forward: rows first, then every column).
+    private func transform(_ plane: inout ComplexPlane, inverse: Bool, rows: Range<Int>) {
         precondition(
             plane.width == width && plane.height == height,
             "plane is \(plane.width)x\(plane.height), transform expects \(width)x\(height)")
         let w = width
-        let h = height
-        var colRe = [Double](repeating: 0, count: h)
-        var colIm = colRe
         plane.re.withUnsafeMutableBufferPointer { rb in
             plane.im.withUnsafeMutableBufferPointer { ib in
                 let re = rb.baseAddress!
                 let im = ib.baseAddress!
-                for y in 0..<h {
+                for y in rows {
                     let o = y &* w
                     if inverse {
                         rowPlan.inverse(re: re + o, im: im + o)
@@ -296,30 +315,69 @@ public struct FFT2D: Sendable {
                         rowPlan.forward(re: re + o, im: im + o)
                     }
                 }
-                colRe.withUnsafeMutableBufferPointer { crb in
-                    colIm.withUnsafeMutableBufferPointer { cib in
-                        let cr = crb.baseAddress!
-                        let ci = cib.baseAddress!
-                        for x in 0..<w {
-                            var y = 0
-                            while y < h {
-                                cr[y] = re[y &* w &+ x]
-                                ci[y] = im[y &* w &+ x]
-                                y &+= 1
-                            }
-                            if inverse {
-                                columnPlan.inverse(re: cr, im: ci)
-                            } else {
-                                columnPlan.forward(re: cr, im: ci)
-                            }
-                            y = 0
-                            while y < h {
-                                re[y &* w &+ x] = cr[y]
-                                im[y &* w &+ x] = ci[y]
-                                y &+= 1
-                            }
+                columns(re, im, inverse: inverse)
+            }
+        }
+    }
+
+    /// Inverse: every column first, then the row transforms of `rows` only.
+    private func inverseColumnsFirst(_ plane: inout ComplexPlane, rows: [Range<Int>]) {
+        precondition(
+            plane.width == width && plane.height == height,
+            "plane is \(plane.width)x\(plane.height), transform expects \(width)x\(height)")
+        let w = width
+        plane.re.withUnsafeMutableBufferPointer { rb in
+            plane.im.withUnsafeMutableBufferPointer { ib in
+                let re = rb.baseAddress!
+                let im = ib.baseAddress!
+                columns(re, im, inverse: true)
+                for range in rows {
+                    for y in range {
+                        let o = y &* w
+                        rowPlan.inverse(re: re + o, im: im + o)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transforms every column, in blocks of up to 16 columns gathered into contiguous rows so
+    /// that the strided reads touch each cache line once.
+    private func columns(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, inverse: Bool) {
+        let w = width
+        let h = height
+        let block = 16
+        var colRe = [Double](repeating: 0, count: h &* block)
+        var colIm = colRe
+        colRe.withUnsafeMutableBufferPointer { crb in
+            colIm.withUnsafeMutableBufferPointer { cib in
+                let cr = crb.baseAddress!
+                let ci = cib.baseAddress!
+                var x0 = 0
+                while x0 < w {
+                    let count = min(block, w &- x0)
+                    for y in 0..<h {
+                        let src = y &* w &+ x0
+                        for b in 0..<count {
+                            cr[b &* h &+ y] = re[src &+ b]
+                            ci[b &* h &+ y] = im[src &+ b]
                         }
                     }
+                    for b in 0..<count {
+                        if inverse {
+                            columnPlan.inverse(re: cr + b &* h, im: ci + b &* h)
+                        } else {
+                            columnPlan.forward(re: cr + b &* h, im: ci + b &* h)
+                        }
+                    }
+                    for y in 0..<h {
+                        let dst = y &* w &+ x0
+                        for b in 0..<count {
+                            re[dst &+ b] = cr[b &* h &+ y]
+                            im[dst &+ b] = ci[b &* h &+ y]
+                        }
+                    }
+                    x0 &+= count
                 }
             }
         }

@@ -212,7 +212,7 @@ public enum PhaseCorrelation {
         var z = ComplexPlane(width: nx, height: ny)
         paddedWindow(a.plane(0), into: &z.re, nx: nx)
         paddedWindow(b.plane(0), into: &z.im, nx: nx)
-        fft.forward(&z)
+        fft.forward(&z, nonZeroRows: h)
 
         // Normalized cross-power spectrum conj(A)·B with Gaussian weighting; Nyquist rows/columns
         // zeroed so the upsampled DFT (signed frequencies) and the FFT agree. The weight
@@ -296,7 +296,14 @@ public enum PhaseCorrelation {
         // The upsampled refinement needs the spectrum afterwards; a whole-pixel pass does not.
         let upsample = options.upsampleFactor > 1
         var surface = upsample ? spectrum : ComplexPlane(width: 1, height: 1)
-        if upsample { fft.inverse(&surface) } else { fft.inverse(&spectrum); swap(&surface, &spectrum) }
+        // Only the rows of shifts within ±my are searched: the other rows are not finished.
+        let searched = 2 * my + 1 >= ny ? [0..<ny] : [0..<(my + 1), (ny - my)..<ny]
+        if upsample {
+            fft.inverse(&surface, onlyRows: searched)
+        } else {
+            fft.inverse(&spectrum, onlyRows: searched)
+            swap(&surface, &spectrum)
+        }
         // Normalize so that a perfect cyclic shift would give a peak of 1.
         let norm = Double(nx * ny) / max(weightSum, 1e-300)
 

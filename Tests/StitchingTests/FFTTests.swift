@@ -80,4 +80,35 @@ import Testing
         #expect(FFTPlan.fastSize(128) == 128)
         #expect(FFTPlan.fastSize(415) == 512)
     }
+
+    /// The pruned transforms (zero rows skipped forward, only some rows finished inverse) give
+    /// the same values as the full ones, on a block-crossing width (columns go in blocks of 16).
+    @Test func prunedTransformsMatchFullOnes() {
+        let (h, w, filled) = (16, 37, 5)
+        var plane = ComplexPlane(width: w, height: h)
+        let re = values(w * filled, seed: 3)
+        let im = values(w * filled, seed: 4)
+        for i in 0..<(w * filled) {
+            plane.re[i] = re[i]
+            plane.im[i] = im[i]
+        }
+        let fft = FFT2D(width: w, height: h)
+        var full = plane
+        fft.forward(&full)
+        var pruned = plane
+        fft.forward(&pruned, nonZeroRows: filled)
+        #expect(zip(full.re, pruned.re).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(zip(full.im, pruned.im).allSatisfy { abs($0 - $1) < 1e-12 })
+        var back = full
+        fft.inverse(&back)
+        var some = full
+        fft.inverse(&some, onlyRows: [0..<3, 14..<16])
+        for y in [0, 1, 2, 14, 15] {
+            for x in 0..<w {
+                #expect(abs(back.re[y * w + x] - some.re[y * w + x]) < 1e-12)
+                #expect(abs(back.im[y * w + x] - some.im[y * w + x]) < 1e-12)
+            }
+        }
+        #expect(zip(back.re, plane.re).allSatisfy { abs($0 - $1) < 1e-12 })
+    }
 }
