@@ -146,15 +146,16 @@ public enum PhaseCorrelation {
             let cx = Int(dx.rounded())
             let r = options.nccCheckRadius
             let side = 2 * r + 3
-            var grid = [Double](repeating: -2, count: side * side)
+            // NCC on the (2r+1)² grid; the outer ring is evaluated only if the vertex fit needs it.
+            var grid = [Double](repeating: .nan, count: side * side)
             var best = -Double.infinity
             var by = cy
             var bx = cx
-            for oy in -(r + 1)...(r + 1) {
-                for ox in -(r + 1)...(r + 1) {
+            for oy in -r...r {
+                for ox in -r...r {
                     let v = pearson(fa, fb, dy: Double(cy + oy), dx: Double(cx + ox))
                     grid[(oy + r + 1) * side + ox + r + 1] = v
-                    if abs(oy) <= r, abs(ox) <= r, v > best {
+                    if v > best {
                         best = v
                         by = cy + oy
                         bx = cx + ox
@@ -165,7 +166,11 @@ public enum PhaseCorrelation {
             // round to different integers while both are right, and phase correlation is the
             // more precise sub-pixel estimator then.
             if abs(Double(by) - dy) > 0.75 || abs(Double(bx) - dx) > 0.75 {
-                func value(_ y: Int, _ x: Int) -> Double { grid[(y - cy + r + 1) * side + x - cx + r + 1] }
+                func value(_ y: Int, _ x: Int) -> Double {
+                    let k = (y - cy + r + 1) * side + x - cx + r + 1
+                    if grid[k].isNaN { grid[k] = pearson(fa, fb, dy: Double(y), dx: Double(x)) }
+                    return grid[k]
+                }
                 // Gaussian peak fit (parabola through the logs) when all three are positive: a
                 // smooth correlation peak is close to Gaussian, and a plain parabola is biased
                 // toward the integer sample.
