@@ -205,6 +205,22 @@ public enum PhaseCorrelation {
 
     /// One phase-correlation pass (steps 1-4); the score is left 0.
     static func correlate(a: Image<Float>, b: Image<Float>, options: Options) -> Result {
+        // A window just too long for a power-of-two transform (with its padding) loses a few
+        // rows or columns at both ends instead, when at least 80 % of it stays: the transform
+        // is then half as long. The Hann window gives those edges little weight anyway, and
+        // cutting both windows the same way leaves their relative shift unchanged.
+        func trimmed(_ n: Int, _ shift: Int) -> Int {
+            let m = min(shift, n - 1)
+            let smaller = FFTPlan.fastSize(n + m) / 2 - m
+            return smaller >= 16 && 5 * smaller >= 4 * n && smaller < n ? smaller : n
+        }
+        let th = trimmed(a.height, options.maxShift), tw = trimmed(a.width, options.maxShift)
+        if th != a.height || tw != a.width {
+            let y = (a.height - th) / 2, x = (a.width - tw) / 2
+            return correlate(
+                a: cut(a, y: y, x: x, height: th, width: tw), b: cut(b, y: y, x: x, height: th, width: tw),
+                options: options)
+        }
         let h = a.height
         let w = a.width
         let my = min(options.maxShift, h - 1)
