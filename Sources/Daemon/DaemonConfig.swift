@@ -66,6 +66,8 @@ public struct DaemonConfig: Sendable {
     public var createFolders = true
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
+    /// The HTTP API (section `http:`); off unless `enabled: true`.
+    public var http = HTTPSettings()
 
     /// The default configuration.
     public init() {}
@@ -74,7 +76,7 @@ public struct DaemonConfig: Sendable {
     public static let topLevelKeys = [
         "state_dir", "catalog", "runs_dir", "outbox_dir", "archive_dir", "failed_dir", "profile_dirs", "drop_folders",
         "settle_seconds", "rescan_seconds", "concurrency", "max_attempts", "after_run", "stop_timeout_seconds",
-        "extensions", "create_folders", "log_level",
+        "extensions", "create_folders", "log_level", "http",
     ]
 
     /// Loads and validates a configuration file, including that every drop folder's profile
@@ -118,6 +120,7 @@ public struct DaemonConfig: Sendable {
         config.createFolders = try reader.bool("create_folders", default: config.createFolders)
         config.logLevel = try reader.choice("log_level", default: config.logLevel,
                                             in: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        if let section = try reader.section("http") { config.http = try HTTPSettings.parse(section, base: absolute) }
         for folder in try reader.list("drop_folders") {
             let folderPath = try folder.optionalString("path")
             let profile = try folder.optionalString("profile")
@@ -153,5 +156,64 @@ public struct DaemonConfig: Sendable {
     /// The profile of a drop folder, loaded now (profiles are re-read on every SIGHUP).
     public func profile(for folder: DropFolder, registry: StageRegistry = .standard) throws(PipelineError) -> Profile {
         try Profile.resolve(folder.profile, directories: profileDirectories, registry: registry)
+    }
+}
+
+/// Settings of the HTTP API, status page and metrics (configuration section `http:`).
+///
+/// ```yaml
+/// http:
+///   enabled: true
+///   bind: 127.0.0.1        # any other address requires tokens
+///   port: 8470
+///   read_tokens_file: /etc/lmdflow/api-read.tokens     # one token per line, mode 0600/0640
+///   write_tokens_file: /etc/lmdflow/api-write.tokens   # may also re-select and retry
+///   max_body_bytes: 1048576
+///   requests_per_minute: 600   # per client address; 0 = no limit
+/// ```
+public struct HTTPSettings: Sendable, Hashable {
+    /// Whether the API service runs inside the daemon.
+    public var enabled = false
+    /// Address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, or an interface address).
+    public var bind = "127.0.0.1"
+    /// TCP port; 0 lets the kernel choose (the bound port is logged and written to
+    /// `<state_dir>/http.port`).
+    public var port = 8470
+    /// File of read-only bearer tokens (one per line, `#` comments), if any.
+    public var readTokensFile: String?
+    /// File of tokens that may also re-select and retry, if any.
+    public var writeTokensFile: String?
+    /// Largest request body accepted, in bytes.
+    public var maxBodyBytes = 1 << 20
+    /// Requests per minute per client address (0 = unlimited).
+    public var requestsPerMinute = 600
+
+    /// Defaults: off, loopback, port 8470.
+    public init() {}
+
+    /// Whether `bind` is a loopback address (then tokens are optional).
+    public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") }
+
+    /// Keys of the section.
+    public static let keys = ["enabled", "bind", "port", "read_tokens_file", "write_tokens_file", "max_body_bytes", "requests_per_minute"]
+
+    /// Parses and validates the `http:` section; `base` makes relative paths absolute.
+    /// - Throws: `PipelineError` naming the key: a non-loopback bind without a token file, a port
+    ///   out of range, an unknown key.
+    public static func parse(_ reader: ConfigReader, base: (String) -> String) throws(PipelineError) -> HTTPSettings {
+        var settings = HTTPSettings()
+        settings.enabled = try reader.bool("enabled", default: false)
+        settings.bind = try reader.string("bind", default: settings.bind)
+        settings.port = try reader.int("port", default: settings.port, range: 0...65_535)
+        settings.readTokensFile = try reader.optionalString("read_tokens_file").map(base)
+        settings.writeTokensFile = try reader.optionalString("write_tokens_file").map(base)
+        settings.maxBodyBytes = try reader.int("max_body_bytes", default: settings.maxBodyBytes, range: 1_024...(256 << 20))
+        settings.requestsPerMinute = try reader.int("requests_per_minute", default: settings.requestsPerMinute, range: 0...1_000_000)
+        try reader.finish()
+        if settings.enabled, !settings.isLoopback, settings.readTokensFile == nil, settings.writeTokensFile == nil {
+            throw (reader.child("bind") ?? reader.node).error(
+                "binding the API to \(settings.bind) (not loopback) requires read_tokens_file or write_tokens_file")
+        }
+        return settings
     }
 }

@@ -229,6 +229,21 @@ struct DaemonConfigTests {
         #expect(fixture.error("create_folders: maybe\n")?.message.hasPrefix("create_folders: ") == true)
     }
 
+    @Test("the http section: off by default, loopback needs no token, other addresses do")
+    func httpSection() throws {
+        let fixture = try ConfigFixture()
+        #expect(try fixture.parse("").http == HTTPSettings())
+        #expect(!HTTPSettings().enabled && HTTPSettings().bind == "127.0.0.1" && HTTPSettings().isLoopback)
+        let local = try fixture.parse("http: {enabled: true, port: 0}\n").http
+        #expect(local.enabled && local.port == 0 && local.readTokensFile == nil)
+        let remote = try fixture.parse("http: {enabled: true, bind: 0.0.0.0, read_tokens_file: api.tokens}\n").http
+        #expect(remote.readTokensFile == "\(fixture.directory.path)/api.tokens")
+        #expect(!remote.isLoopback)
+        #expect(fixture.error("http: {enabled: true, bind: 0.0.0.0}\n")?.message.contains("requires read_tokens_file") == true)
+        #expect(fixture.error("http: {enabled: true, prot: 80}\n")?.message.contains("port") == true)
+        #expect(fixture.error("http: {port: 70000}\n")?.message.contains("0...65535") == true)
+    }
+
     @Test("relative paths are resolved against the config file's directory")
     func relativePaths() throws {
         let fixture = try ConfigFixture()
