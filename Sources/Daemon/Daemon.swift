@@ -2,7 +2,7 @@ import Catalog
 import Foundation
 public import Logging
 public import Pipeline
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 /// The drop-folder daemon: one `ServiceGroup` of the notifier (systemd + status row), the
@@ -21,9 +21,13 @@ public enum LMDFlowDaemon {
     ///   - exitWhenIdle: stop once the drop folders are scanned and every run is finished.
     ///   - registry: the stages profiles may use.
     ///   - logger: the root logger.
-    /// - Throws: `DaemonError`, `CatalogError` or `PipelineError` when start-up fails.
+    ///   - additionalServices: services that run beside the daemon's own and stop with them
+    ///     (the HTTP API); made once the catalog is open and migrated, so they may use it.
+    /// - Throws: `DaemonError`, `CatalogError` or `PipelineError` when start-up fails, or what
+    ///   `additionalServices` throws.
     public static func run(
-        config: DaemonConfig, exitWhenIdle: Bool = false, registry: StageRegistry = .standard, logger: Logger
+        config: DaemonConfig, exitWhenIdle: Bool = false, registry: StageRegistry = .standard, logger: Logger,
+        additionalServices: () throws -> [any Service] = { [] }
     ) async throws {
         try config.layout.createDirectories()
         let lock = try StateLock(directory: config.layout.stateDirectory)
@@ -61,6 +65,9 @@ public enum LMDFlowDaemon {
             .init(service: intake),
             .init(service: reload),
         ]
+        // Extra services stop first on shutdown (they come last): the API stops taking requests
+        // before runs are wound down.
+        for service in try additionalServices() { services.append(.init(service: service)) }
         if exitWhenIdle {
             services.append(.init(service: IdleExitService(runtime: runtime),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
