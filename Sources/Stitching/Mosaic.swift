@@ -235,10 +235,8 @@ public enum MosaicWriter {
             if let failure { throw failure }
             throw StitchingError(code: .writeFailed, message: "\(path): \(error.message)")
         }
-        let elapsed = clock.now - start
         return Report(
-            width: geometry.width, height: geometry.height, channels: chosen.count,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+            width: geometry.width, height: geometry.height, channels: chosen.count, seconds: (clock.now - start).seconds,
             maxTilesHeld: blender.maxTilesHeld, tilesRead: blender.tilesRead)
     }
 }

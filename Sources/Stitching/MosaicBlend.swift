@@ -128,7 +128,8 @@ final class MosaicBlender {
         return samples
     }
 
-    /// Little-endian `uint8`, `uint16` or `float32` samples as `Float` (exact for all three).
+    /// A plane's little-endian samples as `Float` (exact for `uint8`, `uint16`, `int16` and
+    /// `float32`; `uint32` and `float64` are rounded to the nearest `Float`).
     static func decode(_ plane: Plane) -> [Float] {
         let count = plane.width &* plane.height
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
@@ -140,11 +141,24 @@ final class MosaicBlender {
                     for i in 0..<count {
                         out[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)))
                     }
-                default:
+                case .int16:
+                    for i in 0..<count {
+                        out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: Int16.self)))
+                    }
+                case .uint32:
+                    for i in 0..<count {
+                        out[i] = Float(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
+                    }
+                case .float32:
                     for i in 0..<count {
                         out[i] = Float(
                             bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self))
                         )
+                    }
+                case .float64:
+                    for i in 0..<count {
+                        out[i] = Float(
+                            Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))))
                     }
                 }
             }

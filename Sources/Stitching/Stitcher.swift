@@ -284,11 +284,10 @@ public enum Stitcher {
         let geometry = MosaicGeometry(
             positions: report.placements.map { Registration.Position(y: $0.y, x: $0.x) }, tileWidth: set.tileWidth,
             tileHeight: set.tileHeight)
-        let start = ContinuousClock.now
-        _ = try MosaicWriter.write(
+        let written = try MosaicWriter.write(
             set, geometry: geometry, channels: channels, blend: options.blend, to: path, options: options.tiff,
             isCancelled: isCancelled)
-        report.seconds["mosaic"] = (ContinuousClock.now - start).seconds
+        report.seconds["mosaic"] = written.seconds
         report.mosaicChannels = channels.map { set.channelNames[$0] }
         report.blend = options.blend
     }
@@ -369,34 +368,10 @@ public enum Stitcher {
             matrix: matrix, offset: offset, kind: kind, reference: "tile centre", rmsResidualPx: (sum / n).squareRoot())
     }
 
-    /// Channel 0 of a plane as `Float` samples.
+    /// A plane as a `Float` image.
     static func floatImage(_ plane: Plane) throws(StitchingError) -> Image<Float> {
-        let count = plane.width * plane.height
-        var values = [Float](repeating: 0, count: count)
-        plane.bytes.withUnsafeBytes { raw in
-            values.withUnsafeMutableBufferPointer { out in
-                switch plane.pixelType {
-                case .uint8:
-                    for i in 0..<count { out[i] = Float(raw[i]) }
-                case .uint16:
-                    for i in 0..<count { out[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))) }
-                case .int16:
-                    for i in 0..<count { out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 2, as: Int16.self))) }
-                case .uint32:
-                    for i in 0..<count { out[i] = Float(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self))) }
-                case .float32:
-                    for i in 0..<count {
-                        out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
-                    }
-                case .float64:
-                    for i in 0..<count {
-                        out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))))
-                    }
-                }
-            }
-        }
         do {
-            return try Image(width: plane.width, height: plane.height, pixels: values)
+            return try Image(width: plane.width, height: plane.height, pixels: MosaicBlender.decode(plane))
         } catch {
             throw StitchingError(code: .sizeMismatch, message: error.description)
         }
