@@ -392,6 +392,7 @@ final class TestClock: @unchecked Sendable {
             let page = try await client.execute(uri: "/", method: .get)
             #expect(page.status == .ok)
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(page.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
             let html = page.text
             for id in [fixture.succeeded, fixture.failed, fixture.hostile, fixture.queued] {
                 #expect(html.contains("<tr id=\"run-\(id)\">"))
