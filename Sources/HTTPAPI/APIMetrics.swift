@@ -31,9 +31,9 @@ final class APIMetrics: Sendable {
         /// Failed runs per error code at the last scrape.
         var errors: [String: Int] = [:]
         /// Runs whose finished stages were observed (final runs only; pruned to the scan window).
+        /// Runs, not a largest stage row id, because with `concurrency > 1` runs finish out of
+        /// order: a stage row of a run still going can be older than rows already observed.
         var observedRuns: Set<Int64> = []
-        /// The largest stage row id observed.
-        var largestStageID: Int64 = 0
     }
     private let seen = Mutex(Seen())
 
@@ -50,42 +50,48 @@ final class APIMetrics: Sendable {
 
     private func runsGauge(_ state: RunState) -> Gauge {
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "runs", unitName: "",
-                                             helpText: "Runs in the catalog by state."),
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "runs", unitName: "",
+                helpText: "Runs in the catalog by state."),
             labels: [("state", state.rawValue)])
     }
 
     private var queueGauge: Gauge {
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "queue", unitName: "length",
-                                             helpText: "Runs waiting for a worker."))
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "queue", unitName: "length",
+                helpText: "Runs waiting for a worker."))
     }
 
     private var inputsCounter: Counter {
         registry.makeCounter(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "inputs_seen", unitName: "total",
-                                             helpText: "Input files registered (including duplicates)."))
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "inputs_seen", unitName: "total",
+                helpText: "Input files registered (including duplicates)."))
     }
 
     private func errorsCounter(_ code: String) -> Counter {
         registry.makeCounter(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "errors", unitName: "total",
-                                             helpText: "Failed runs by error code."),
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "errors", unitName: "total",
+                helpText: "Failed runs by error code."),
             labels: [("code", code)])
     }
 
     private func stageHistogram(_ stage: String) -> ValueHistogram {
         registry.makeValueHistogram(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "stage_duration", unitName: "seconds",
-                                             helpText: "Wall time of finished stages."),
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "stage_duration", unitName: "seconds",
+                helpText: "Wall time of finished stages."),
             labels: [("stage", stage)], buckets: Self.stageBuckets)
     }
 
     /// Counts one answered HTTP request.
     func countRequest(route: String, status: Int) {
         registry.makeCounter(
-            descriptor: MetricNameDescriptor(namespace: "lmdflow", metricName: "http_requests", unitName: "total",
-                                             helpText: "HTTP requests answered, by route and status."),
+            descriptor: MetricNameDescriptor(
+                namespace: "lmdflow", metricName: "http_requests", unitName: "total",
+                helpText: "HTTP requests answered, by route and status."),
             labels: [("route", route), ("status", String(status))]
         ).increment()
     }
@@ -130,7 +136,6 @@ final class APIMetrics: Sendable {
                 for stage in details.stages where stage.state == .succeeded || stage.state == .failed {
                     guard let duration = stage.durationSeconds else { continue }
                     stageHistogram(stage.name).record(duration)
-                    seen.largestStageID = max(seen.largestStageID, stage.id ?? 0)
                 }
                 seen.observedRuns.insert(id)
             }

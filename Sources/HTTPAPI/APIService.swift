@@ -38,7 +38,9 @@ public struct APIService: Service {
     /// - Throws: ``APIServiceError``: `token_file_insecure` for a token file readable by every user,
     ///   `token_file_unreadable`/`token_file_empty` for unusable ones, `config_invalid` for a
     ///   non-loopback bind without tokens, `catalog_error` when the catalog cannot be opened.
-    public init(settings: HTTPSettings, catalogPath: String, layout: StateLayout, logger: Logger) throws(APIServiceError) {
+    public init(settings: HTTPSettings, catalogPath: String, layout: StateLayout, logger: Logger)
+        throws(APIServiceError)
+    {
         let tokens = try TokenStore(readFile: settings.readTokensFile, writeFile: settings.writeTokensFile)
         try self.init(settings: settings, tokens: tokens, catalogPath: catalogPath, layout: layout, logger: logger)
     }
@@ -49,8 +51,9 @@ public struct APIService: Service {
         throws(APIServiceError)
     {
         if !settings.isLoopback, tokens.isEmpty {
-            throw APIServiceError(code: .configInvalid,
-                                  message: "binding the API to \(settings.bind) (not loopback) requires read or write tokens")
+            throw APIServiceError(
+                code: .configInvalid,
+                message: "binding the API to \(settings.bind) (not loopback) requires read or write tokens")
         }
         let catalog: Catalog
         do { catalog = try Catalog(path: catalogPath) } catch {
@@ -69,7 +72,9 @@ public struct APIService: Service {
     /// - Throws: ``APIServiceError`` `http_server_failed` when the address cannot be bound.
     public func run() async throws {
         let counts = server.tokens.counts
-        logger.info("HTTP API: \(server.requireToken ? "bearer tokens required (\(counts.read) read, \(counts.write) write)" : "no tokens (loopback only)")")
+        logger.info(
+            "HTTP API: \(server.requireToken ? "bearer tokens required (\(counts.read) read, \(counts.write) write)" : "no tokens (loopback only)")"
+        )
         let portFile = self.portFile
         let logger = self.logger
         let bind = settings.bind
@@ -79,8 +84,9 @@ public struct APIService: Service {
                 address: .hostname(bind, port: settings.port), serverName: "lmdflow/\(LMDFlowVersion.current)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                logger.notice("HTTP API listening on http://\(bind.contains(":") ? "[\(bind)]" : bind):\(port)/",
-                              metadata: ["port": "\(port)"])
+                logger.notice(
+                    "HTTP API listening on http://\(bind.contains(":") ? "[\(bind)]" : bind):\(port)/",
+                    metadata: ["port": "\(port)"])
                 do {
                     try FileOps.writeAtomically(Data("\(port)\n".utf8), to: portFile, mode: 0o644)
                 } catch {
@@ -94,7 +100,8 @@ public struct APIService: Service {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw APIServiceError(code: .serverFailed, message: "the HTTP server on \(bind):\(settings.port) failed: \(error)")
+            throw APIServiceError(
+                code: .serverFailed, message: "the HTTP server on \(bind):\(settings.port) failed: \(error)")
         }
     }
 }

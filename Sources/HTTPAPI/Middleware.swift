@@ -13,7 +13,9 @@ struct ObservingMiddleware: RouterMiddleware {
     let metrics: APIMetrics
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         var response: Response
         do {
             response = try await next(request, context)
@@ -58,13 +60,16 @@ struct GuardMiddleware: RouterMiddleware {
     let limiter: RateLimiter
     let maxBodyBytes: Int
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if request.uri.path == "/healthz" { return try await next(request, context) }
         if let seconds = limiter.take(context.clientAddress) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(seconds)
-            throw APIError(code: .rateLimited, status: .tooManyRequests,
-                           message: "more than \(limiter.perMinute) requests per minute; retry in \(seconds) s", headers: headers)
+            throw APIError(
+                code: .rateLimited, status: .tooManyRequests,
+                message: "more than \(limiter.perMinute) requests per minute; retry in \(seconds) s", headers: headers)
         }
         var context = context
         if requireToken {
@@ -83,8 +88,9 @@ struct GuardMiddleware: RouterMiddleware {
             context.access = .write
         }
         if request.method != .get, request.method != .head, context.access != .write {
-            throw APIError(code: .forbidden, status: .forbidden,
-                           message: "this token is read-only; \(request.method) needs a write token")
+            throw APIError(
+                code: .forbidden, status: .forbidden,
+                message: "this token is read-only; \(request.method) needs a write token")
         }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw Self.tooLarge(maxBodyBytes)
@@ -95,12 +101,14 @@ struct GuardMiddleware: RouterMiddleware {
     /// 401 with the `WWW-Authenticate` challenge.
     static func unauthorized(_ message: String, invalid: Bool) -> APIError {
         var headers = HTTPFields()
-        headers[.wwwAuthenticate] = invalid ? "Bearer realm=\"lmdflow\", error=\"invalid_token\"" : "Bearer realm=\"lmdflow\""
+        headers[.wwwAuthenticate] =
+            invalid ? "Bearer realm=\"lmdflow\", error=\"invalid_token\"" : "Bearer realm=\"lmdflow\""
         return APIError(code: .unauthorized, status: .unauthorized, message: message, headers: headers)
     }
 
     /// 413 naming the limit.
     static func tooLarge(_ limit: Int) -> APIError {
-        APIError(code: .bodyTooLarge, status: .contentTooLarge, message: "the request body is larger than \(limit) bytes")
+        APIError(
+            code: .bodyTooLarge, status: .contentTooLarge, message: "the request body is larger than \(limit) bytes")
     }
 }

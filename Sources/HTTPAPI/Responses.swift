@@ -33,10 +33,20 @@ struct RunBody: Codable, Sendable {
     var url: String
 
     enum CodingKeys: String, CodingKey {
-        case id, state, profile, inputID = "input_id", inputPath = "input_path", attempts, stageCount = "stage_count"
-        case stagesDone = "stages_done", currentStage = "current_stage", createdAt = "created_at"
-        case startedAt = "started_at", finishedAt = "finished_at", durationSeconds = "duration_s", error, version
-        case retryOf = "retry_of", url
+        case id, state, profile
+        case inputID = "input_id"
+        case inputPath = "input_path"
+        case attempts
+        case stageCount = "stage_count"
+        case stagesDone = "stages_done"
+        case currentStage = "current_stage"
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case durationSeconds = "duration_s"
+        case error, version
+        case retryOf = "retry_of"
+        case url
     }
 
     init(_ run: RunRecord, inputPath: String, stagesDone: Int, currentStage: String?) {
@@ -65,8 +75,9 @@ struct RunBody: Codable, Sendable {
     }
 
     init(_ summary: RunSummary) {
-        self.init(summary.run, inputPath: summary.inputPath, stagesDone: summary.stagesDone,
-                  currentStage: summary.currentStage)
+        self.init(
+            summary.run, inputPath: summary.inputPath, stagesDone: summary.stagesDone,
+            currentStage: summary.currentStage)
     }
 }
 
@@ -88,8 +99,11 @@ struct StageBody: Codable, Sendable {
     var metrics: [String: Double]
 
     enum CodingKeys: String, CodingKey {
-        case ordinal, name, state, startedAt = "started_at", finishedAt = "finished_at"
-        case durationSeconds = "duration_s", message, metrics
+        case ordinal, name, state
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case durationSeconds = "duration_s"
+        case message, metrics
     }
 
     init(_ stage: StageRecord) {
@@ -113,7 +127,11 @@ struct OutputBody: Codable, Sendable {
     var createdAt: Date
     var url: String
 
-    enum CodingKeys: String, CodingKey { case name, kind, bytes, sha256, createdAt = "created_at", url }
+    enum CodingKeys: String, CodingKey {
+        case name, kind, bytes, sha256
+        case createdAt = "created_at"
+        case url
+    }
 }
 
 /// One cell set of a selection version.
@@ -165,7 +183,10 @@ struct SelectBody: Codable, Sendable {
     var summary: String
     var files: [OutputBody]
 
-    enum CodingKeys: String, CodingKey { case runID = "run_id", version, sets, summary, files }
+    enum CodingKeys: String, CodingKey {
+        case runID = "run_id"
+        case version, sets, summary, files
+    }
 }
 
 /// `GET /healthz`.
@@ -181,7 +202,12 @@ struct ReadyBody: Codable, Sendable {
         var heartbeatAt: Date
         var ageSeconds: Double
         var version: String
-        enum CodingKeys: String, CodingKey { case state, heartbeatAt = "heartbeat_at", ageSeconds = "age_s", version }
+        enum CodingKeys: String, CodingKey {
+            case state
+            case heartbeatAt = "heartbeat_at"
+            case ageSeconds = "age_s"
+            case version
+        }
     }
     var status: String
     var daemon: Daemon

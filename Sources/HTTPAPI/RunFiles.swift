@@ -30,8 +30,9 @@ enum RunFiles {
         if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\\")
             || name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
         {
-            throw APIError(code: .badRequest, status: .badRequest,
-                           message: "'\(printable(name))' is not a file name (one path component without '/' or '..')")
+            throw APIError(
+                code: .badRequest, status: .badRequest,
+                message: "'\(printable(name))' is not a file name (one path component without '/' or '..')")
         }
         return name
     }
@@ -65,11 +66,13 @@ enum RunFiles {
             return Resolved(path: real, size: Int(info.size), contentType: contentType(of: name), name: name)
         }
         if outside {
-            throw APIError(code: .pathOutsideRun, status: .forbidden,
-                           message: "file '\(printable(name))' of run \(runID) resolves outside the run's directory; refused")
+            throw APIError(
+                code: .pathOutsideRun, status: .forbidden,
+                message: "file '\(printable(name))' of run \(runID) resolves outside the run's directory; refused")
         }
-        throw APIError(code: .notFound, status: .notFound,
-                       message: "file '\(printable(name))' of run \(runID) is listed but no longer exists")
+        throw APIError(
+            code: .notFound, status: .notFound,
+            message: "file '\(printable(name))' of run \(runID) is listed but no longer exists")
     }
 
     /// The last path component.
@@ -105,14 +108,16 @@ enum RunFiles {
 
     /// Percent-encodes everything but RFC 3986's unreserved characters.
     static func percentEncode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
+        var allowed = CharacterSet.alphanumerics.intersection(
+            CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     /// A name as it may appear in a message: control characters replaced, at most 200 characters.
     static func printable(_ text: String) -> String {
-        let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+        let cleaned = String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
         return cleaned.count > 200 ? String(cleaned.prefix(200)) + "…" : cleaned
     }
 }

@@ -18,7 +18,9 @@ enum StatusPage {
     }
 
     /// Renders the page.
-    static func render(rows: [Row], counts: [RunState: Int], daemon: DaemonStatusRecord?, version: String, now: Date) -> String {
+    static func render(rows: [Row], counts: [RunState: Int], daemon: DaemonStatusRecord?, version: String, now: Date)
+        -> String
+    {
         var html = """
             <!DOCTYPE html>
             <html lang="en">
@@ -67,14 +69,20 @@ enum StatusPage {
             if let current = row.summary.currentStage { progress += ", \(current)" }
             var stateCell = "<span class=\"state \(escape(run.state.rawValue))\">\(escape(run.state.rawValue))</span>"
             if run.errorCode != nil || run.errorMessage != nil {
-                stateCell += "<div class=\"error\">\(escape(run.errorCode ?? "")): \(escape(run.errorMessage ?? ""))</div>"
+                stateCell +=
+                    "<div class=\"error\">\(escape(run.errorCode ?? "")): \(escape(run.errorMessage ?? ""))</div>"
             }
-            let preview = row.preview.map {
-                "<a href=\"\(escape(RunFiles.url(runID: id, name: $0)))\"><img src=\"\(escape(RunFiles.url(runID: id, name: $0)))\" alt=\"preview of run \(id)\"></a>"
-            } ?? ""
-            let files = row.files.isEmpty ? "" : "<ul class=\"files\">" + row.files.map {
-                "<li><a href=\"\(escape(RunFiles.url(runID: id, name: $0)))\">\(escape($0))</a></li>"
-            }.joined() + "</ul>"
+            let preview =
+                row.preview.map {
+                    "<a href=\"\(escape(RunFiles.url(runID: id, name: $0)))\"><img src=\"\(escape(RunFiles.url(runID: id, name: $0)))\" alt=\"preview of run \(id)\"></a>"
+                } ?? ""
+            let files =
+                row.files.isEmpty
+                ? ""
+                : "<ul class=\"files\">"
+                    + row.files.map {
+                        "<li><a href=\"\(escape(RunFiles.url(runID: id, name: $0)))\">\(escape($0))</a></li>"
+                    }.joined() + "</ul>"
             html += """
                 <tr id="run-\(id)"><td><a href="/api/v1/runs/\(id)">\(id)</a></td><td>\(stateCell)</td>\
                 <td>\(escape(run.profile))</td><td>\(escape(RunFiles.baseName(row.summary.inputPath)))</td>\

@@ -52,30 +52,39 @@ public struct TokenStore: Sendable {
     static func load(_ path: String) throws(APIServiceError) -> [String] {
         // The file a symbolic link points to is the one whose permissions matter.
         guard let real = RunFiles.realPath(path),
-              let attributes = try? FileManager.default.attributesOfItem(atPath: real)
+            let attributes = try? FileManager.default.attributesOfItem(atPath: real)
         else {
-            throw APIServiceError(code: .tokenFileUnreadable, path: path, message: "cannot read the token file: \(String(cString: strerror(errno)))")
+            throw APIServiceError(
+                code: .tokenFileUnreadable, path: path,
+                message: "cannot read the token file: \(String(cString: strerror(errno)))")
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
-            throw APIServiceError(code: .tokenFileUnreadable, path: path, message: "the token file is not a regular file")
+            throw APIServiceError(
+                code: .tokenFileUnreadable, path: path, message: "the token file is not a regular file")
         }
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         if mode & 0o004 != 0 {
             throw APIServiceError(
                 code: .tokenFileInsecure, path: path,
-                message: String(format: "the token file is readable by every user (mode %04o); run chmod o-r (0600 or 0640)", mode))
+                message: String(
+                    format: "the token file is readable by every user (mode %04o); run chmod o-r (0600 or 0640)", mode))
         }
-        guard let data = FileManager.default.contents(atPath: real), let text = String(data: data, encoding: .utf8) else {
-            throw APIServiceError(code: .tokenFileUnreadable, path: path, message: "cannot read the token file as UTF-8 text")
+        guard let data = FileManager.default.contents(atPath: real), let text = String(data: data, encoding: .utf8)
+        else {
+            throw APIServiceError(
+                code: .tokenFileUnreadable, path: path, message: "cannot read the token file as UTF-8 text")
         }
         let tokens = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         if tokens.contains(where: { $0.contains(where: \.isWhitespace) }) {
-            throw APIServiceError(code: .tokenFileUnreadable, path: path, message: "a token contains whitespace; write one token per line")
+            throw APIServiceError(
+                code: .tokenFileUnreadable, path: path, message: "a token contains whitespace; write one token per line"
+            )
         }
         guard !tokens.isEmpty else {
-            throw APIServiceError(code: .tokenFileEmpty, path: path, message: "the token file has no tokens (one per line, # comments)")
+            throw APIServiceError(
+                code: .tokenFileEmpty, path: path, message: "the token file has no tokens (one per line, # comments)")
         }
         return tokens
     }

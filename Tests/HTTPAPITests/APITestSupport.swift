@@ -2,13 +2,14 @@ import Catalog
 import Daemon
 import Foundation
 import HTTPTypes
-@testable import HTTPAPI
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
 import Pipeline
 import Testing
+
+@testable import HTTPAPI
 
 /// A state directory with a catalog and runs whose outputs are real files:
 ///
@@ -34,7 +35,8 @@ struct Fixture: Sendable {
     static let hostileFile = "<img src=x onerror=alert(2)>.csv"
 
     init() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("lmdflow-api-\(UUID().uuidString)").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("lmdflow-api-\(UUID().uuidString)")
+            .path
         let layout = StateLayout(stateDirectory: root)
         try layout.createDirectories()
         let catalog = try Catalog(path: layout.catalog)
@@ -42,38 +44,51 @@ struct Fixture: Sendable {
         self.layout = layout
         self.catalog = catalog
         xml = Data("<?xml version=\"1.0\"?><ImageData><ShapeCount>1</ShapeCount></ImageData>\n".utf8)
-        png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52,
-                    0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0A, 0x49, 0x44, 0x41,
-                    0x54, 0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, 0x49, 0x45,
-                    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])
+        png = Data([
+            0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52,
+            0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0A, 0x49, 0x44, 0x41,
+            0x54, 0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, 0x49, 0x45,
+            0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        ])
         csv = Data("cell_id,area_nucleus\n1,120.5\n2,98\n".utf8)
 
         func start(_ name: String, profile: String, sha: Character) throws -> ClaimedRun {
-            let input = InputRecord(path: "/drop/\(name)", currentPath: "/drop/\(name)", profile: profile, size: 10, mtimeNs: 1,
-                                    sha256: String(repeating: sha, count: 64), state: .queued, firstSeen: Date(), settledAt: Date())
+            let input = InputRecord(
+                path: "/drop/\(name)", currentPath: "/drop/\(name)", profile: profile, size: 10, mtimeNs: 1,
+                sha256: String(repeating: sha, count: 64), state: .queued, firstSeen: Date(), settledAt: Date())
             let runs = layout.runs
-            guard case .queued(let input2, let run) = try catalog.register(
-                input, configHash: "h", stageCount: 3, version: "0.1.0", claimWith: { "\(runs)/\($0)" })
+            guard
+                case .queued(let input2, let run) = try catalog.register(
+                    input, configHash: "h", stageCount: 3, version: "0.1.0", claimWith: { "\(runs)/\($0)" })
             else { throw APIError.internalError }
             try FileManager.default.createDirectory(atPath: run.runDir!, withIntermediateDirectories: true)
             return ClaimedRun(run: run, input: input2)
         }
-        func output(_ run: ClaimedRun, _ name: String, _ data: Data, kind: String, directory: String? = nil) throws -> OutputRecord {
+        func output(_ run: ClaimedRun, _ name: String, _ data: Data, kind: String, directory: String? = nil) throws
+            -> OutputRecord
+        {
             let path = "\(directory ?? run.run.runDir!)/\(name)"
             try data.write(to: URL(fileURLWithPath: path))
-            return OutputRecord(runID: run.run.id!, kind: kind, path: path, sha256: "0", bytes: Int64(data.count), createdAt: Date())
+            return OutputRecord(
+                runID: run.run.id!, kind: kind, path: path, sha256: "0", bytes: Int64(data.count), createdAt: Date())
         }
 
         // A succeeded run with real files and two hostile outputs.
         let good = try start("sample.nd2", profile: "nuclei", sha: "a")
         let id = good.run.id!
         let now = Date()
-        try catalog.recordStage(StageRecord(runID: id, ordinal: 0, name: "ingest", state: .succeeded, startedAt: now,
-                                            finishedAt: now, durationSeconds: 0.25, metrics: ["bytes": 10]))
-        try catalog.recordStage(StageRecord(runID: id, ordinal: 1, name: "segment", state: .succeeded, startedAt: now,
-                                            finishedAt: now, durationSeconds: 3.5, metrics: ["nucleus_count": 2]))
-        try catalog.recordStage(StageRecord(runID: id, ordinal: 2, name: "cut", state: .succeeded, startedAt: now,
-                                            finishedAt: now, durationSeconds: 1.5))
+        try catalog.recordStage(
+            StageRecord(
+                runID: id, ordinal: 0, name: "ingest", state: .succeeded, startedAt: now,
+                finishedAt: now, durationSeconds: 0.25, metrics: ["bytes": 10]))
+        try catalog.recordStage(
+            StageRecord(
+                runID: id, ordinal: 1, name: "segment", state: .succeeded, startedAt: now,
+                finishedAt: now, durationSeconds: 3.5, metrics: ["nucleus_count": 2]))
+        try catalog.recordStage(
+            StageRecord(
+                runID: id, ordinal: 2, name: "cut", state: .succeeded, startedAt: now,
+                finishedAt: now, durationSeconds: 1.5))
         var outputs = [
             try output(good, "cut.xml", xml, kind: "cut_xml"),
             try output(good, "preview.png", png, kind: "preview"),
@@ -85,7 +100,8 @@ struct Fixture: Sendable {
         let link = "\(good.run.runDir!)/passwd.xml"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/etc/passwd")
         outputs.append(OutputRecord(runID: id, kind: "cut_xml", path: link, sha256: "0", bytes: 1, createdAt: now))
-        outputs.append(OutputRecord(runID: id, kind: "other", path: "/etc/hostname", sha256: "0", bytes: 1, createdAt: now))
+        outputs.append(
+            OutputRecord(runID: id, kind: "other", path: "/etc/hostname", sha256: "0", bytes: 1, createdAt: now))
         try catalog.completeRun(id: id, outputs: outputs)
         succeeded = id
 
@@ -94,12 +110,15 @@ struct Fixture: Sendable {
         failed = bad.run.id!
 
         let evil = try start("evil.tif", profile: Self.hostileProfile, sha: "c")
-        try catalog.completeRun(id: evil.run.id!, outputs: [try output(evil, Self.hostileFile, csv, kind: "features_csv")])
+        try catalog.completeRun(
+            id: evil.run.id!, outputs: [try output(evil, Self.hostileFile, csv, kind: "features_csv")])
         hostile = evil.run.id!
 
-        let waiting = InputRecord(path: "/drop/later.nd2", currentPath: "/drop/later.nd2", profile: "other", size: 10, mtimeNs: 1,
-                                  sha256: String(repeating: "d", count: 64), state: .queued, firstSeen: Date(), settledAt: Date())
-        guard case .queued(_, let run) = try catalog.register(waiting, configHash: "h", stageCount: 3, version: "0.1.0") else {
+        let waiting = InputRecord(
+            path: "/drop/later.nd2", currentPath: "/drop/later.nd2", profile: "other", size: 10, mtimeNs: 1,
+            sha256: String(repeating: "d", count: 64), state: .queued, firstSeen: Date(), settledAt: Date())
+        guard case .queued(_, let run) = try catalog.register(waiting, configHash: "h", stageCount: 3, version: "0.1.0")
+        else {
             throw APIError.internalError
         }
         queued = run.id!
@@ -108,9 +127,11 @@ struct Fixture: Sendable {
     /// Writes the daemon's status row with a heartbeat `age` seconds ago.
     func heartbeat(age: TimeInterval, state: String = "running") throws {
         let now = Date()
-        try catalog.saveDaemonStatus(DaemonStatusRecord(
-            pid: 1, startedAt: now.addingTimeInterval(-age - 60), heartbeatAt: now.addingTimeInterval(-age), state: state,
-            version: "0.1.0", configPath: "/etc/lmdflow/lmdflow.yml", watching: ""))
+        try catalog.saveDaemonStatus(
+            DaemonStatusRecord(
+                pid: 1, startedAt: now.addingTimeInterval(-age - 60), heartbeatAt: now.addingTimeInterval(-age),
+                state: state,
+                version: "0.1.0", configPath: "/etc/lmdflow/lmdflow.yml", watching: ""))
     }
 
     /// Writes a token file with `mode`.
@@ -122,14 +143,18 @@ struct Fixture: Sendable {
     }
 
     /// The server of this fixture.
-    func server(tokens: TokenStore = TokenStore(), configure: (inout HTTPSettings) -> Void = { _ in }, staleAfter: TimeInterval = 30)
+    func server(
+        tokens: TokenStore = TokenStore(), configure: (inout HTTPSettings) -> Void = { _ in },
+        staleAfter: TimeInterval = 30
+    )
         -> APIServer
     {
         var settings = HTTPSettings()
         settings.enabled = true
         configure(&settings)
-        return APIServer(catalog: catalog, layout: layout, settings: settings, tokens: tokens,
-                         logger: Logger(label: "test"), staleAfter: staleAfter)
+        return APIServer(
+            catalog: catalog, layout: layout, settings: settings, tokens: tokens,
+            logger: Logger(label: "test"), staleAfter: staleAfter)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: root) }

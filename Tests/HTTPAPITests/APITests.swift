@@ -2,13 +2,14 @@ import Catalog
 import Daemon
 import Foundation
 import HTTPTypes
-@testable import HTTPAPI
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
 import Pipeline
 import Testing
+
+@testable import HTTPAPI
 
 @Suite struct RunEndpointTests {
     @Test func listsRunsWithFilters() async throws {
@@ -29,7 +30,8 @@ import Testing
 
             let nuclei = try await client.execute(uri: "/api/v1/runs?profile=nuclei", method: .get)
             #expect(nuclei.object["count"] as? Int == 2)
-            let hostile = try await client.execute(uri: "/api/v1/runs?profile=%3Cscript%3Ealert(1)%3C%2Fscript%3E", method: .get)
+            let hostile = try await client.execute(
+                uri: "/api/v1/runs?profile=%3Cscript%3Ealert(1)%3C%2Fscript%3E", method: .get)
             #expect(hostile.object["count"] as? Int == 1)
 
             let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
@@ -94,8 +96,10 @@ import Testing
         defer { fixture.remove() }
         try await withClient(fixture.server()) { client in
             let base = "/api/v1/runs/\(fixture.succeeded)/files"
-            for (name, data, type) in [("cut.xml", fixture.xml, "application/xml"), ("preview.png", fixture.png, "image/png"),
-                                       ("features.csv", fixture.csv, "text/csv; charset=utf-8")] {
+            for (name, data, type) in [
+                ("cut.xml", fixture.xml, "application/xml"), ("preview.png", fixture.png, "image/png"),
+                ("features.csv", fixture.csv, "text/csv; charset=utf-8"),
+            ] {
                 let response = try await client.execute(uri: "\(base)/\(name)", method: .get)
                 #expect(response.status == .ok, "\(name)")
                 #expect(Data(buffer: response.body) == data, "\(name)")
@@ -111,7 +115,8 @@ import Testing
             #expect(unknown.status == .notFound)
             #expect(unknown.errorCode == "not_found")
             // A name that exists in the run directory but is not a listed output.
-            try Data("secret".utf8).write(to: URL(fileURLWithPath: "\(fixture.layout.runs)/\(fixture.succeeded)/secret.txt"))
+            try Data("secret".utf8).write(
+                to: URL(fileURLWithPath: "\(fixture.layout.runs)/\(fixture.succeeded)/secret.txt"))
             let unlisted = try await client.execute(uri: "\(base)/secret.txt", method: .get)
             #expect(unlisted.status == .notFound)
             // Another run's file is not this run's.
@@ -189,20 +194,25 @@ import Testing
                 let response = try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: document))
                 #expect(response.status == .unprocessableContent, "\(document)")
                 #expect(response.errorCode == "config_invalid")
-                #expect(response.errorMessage?.contains(expected) == true, "\(response.errorMessage ?? "-") lacks \(expected)")
+                #expect(
+                    response.errorMessage?.contains(expected) == true,
+                    "\(response.errorMessage ?? "-") lacks \(expected)")
                 #expect(!response.text.contains(fixture.root))
             }
             let empty = try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: "  \n"))
             #expect(empty.status == .badRequest)
             // Only succeeded runs can be re-selected.
-            let failed = try await client.execute(uri: "/api/v1/runs/\(fixture.failed)/select", method: .post,
-                                                  body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
+            let failed = try await client.execute(
+                uri: "/api/v1/runs/\(fixture.failed)/select", method: .post,
+                body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
             #expect(failed.status == .conflict)
-            let missing = try await client.execute(uri: "/api/v1/runs/999/select", method: .post,
-                                                   body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
+            let missing = try await client.execute(
+                uri: "/api/v1/runs/999/select", method: .post,
+                body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
             #expect(missing.status == .notFound)
             // A valid document on a run without a cut recipe: 409, without server paths.
-            let noRecipe = try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
+            let noRecipe = try await client.execute(
+                uri: uri, method: .post, body: ByteBuffer(string: "cell_sets: [{name: a, classes: all}]"))
             #expect(noRecipe.status == .conflict)
             #expect(noRecipe.errorMessage?.contains("cut recipe") == true)
             #expect(!noRecipe.text.contains(fixture.root))
@@ -225,37 +235,45 @@ import Testing
             let health = try await client.execute(uri: "/healthz", method: .get)
             #expect(health.status == .ok)
 
-            for uri in ["/", "/api/v1/runs", "/metrics", "/readyz", "/api/v1/openapi.json",
-                        "/api/v1/runs/\(fixture.succeeded)/files/cut.xml", "/nothing"] {
+            for uri in [
+                "/", "/api/v1/runs", "/metrics", "/readyz", "/api/v1/openapi.json",
+                "/api/v1/runs/\(fixture.succeeded)/files/cut.xml", "/nothing",
+            ] {
                 let none = try await client.execute(uri: uri, method: .get)
                 #expect(none.status == .unauthorized, "\(uri)")
                 #expect(none.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
                 #expect(none.errorCode == "unauthorized")
             }
-            let wrong = try await client.execute(uri: "/api/v1/runs", method: .get, headers: bearer("read-token-012345678"))
+            let wrong = try await client.execute(
+                uri: "/api/v1/runs", method: .get, headers: bearer("read-token-012345678"))
             #expect(wrong.status == .unauthorized)
             #expect(wrong.headers[.wwwAuthenticate]?.contains("invalid_token") == true)
             var basic = HTTPFields()
             basic[.authorization] = "Basic cmVhZDp4"
             #expect(try await client.execute(uri: "/api/v1/runs", method: .get, headers: basic).status == .unauthorized)
 
-            let read = try await client.execute(uri: "/api/v1/runs", method: .get, headers: bearer("read-token-0123456789"))
+            let read = try await client.execute(
+                uri: "/api/v1/runs", method: .get, headers: bearer("read-token-0123456789"))
             #expect(read.status == .ok)
-            let file = try await client.execute(uri: "/api/v1/runs/\(fixture.succeeded)/files/cut.xml", method: .get,
-                                                headers: bearer("read-token-0123456789"))
+            let file = try await client.execute(
+                uri: "/api/v1/runs/\(fixture.succeeded)/files/cut.xml", method: .get,
+                headers: bearer("read-token-0123456789"))
             #expect(Data(buffer: file.body) == fixture.xml)
-            let readPost = try await client.execute(uri: "/api/v1/runs/\(fixture.failed)/retry", method: .post,
-                                                    headers: bearer("read-token-0123456789"))
+            let readPost = try await client.execute(
+                uri: "/api/v1/runs/\(fixture.failed)/retry", method: .post,
+                headers: bearer("read-token-0123456789"))
             #expect(readPost.status == .forbidden)
             #expect(readPost.errorCode == "forbidden")
             let anonymousPost = try await client.execute(uri: "/api/v1/runs/\(fixture.failed)/retry", method: .post)
             #expect(anonymousPost.status == .unauthorized)
             #expect(try fixture.catalog.runs(RunFilter(state: .queued)).count == 1)  // nothing was retried
 
-            let writeGet = try await client.execute(uri: "/api/v1/runs", method: .get, headers: bearer("write-token-0123456789"))
+            let writeGet = try await client.execute(
+                uri: "/api/v1/runs", method: .get, headers: bearer("write-token-0123456789"))
             #expect(writeGet.status == .ok)
-            let writePost = try await client.execute(uri: "/api/v1/runs/\(fixture.failed)/retry", method: .post,
-                                                     headers: bearer("write-token-0123456789"))
+            let writePost = try await client.execute(
+                uri: "/api/v1/runs/\(fixture.failed)/retry", method: .post,
+                headers: bearer("write-token-0123456789"))
             #expect(writePost.status == .accepted)
         }
     }
@@ -268,8 +286,9 @@ import Testing
         settings.enabled = true
         settings.readTokensFile = open
         do {
-            _ = try APIService(settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
-                               logger: Logger(label: "test"))
+            _ = try APIService(
+                settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
+                logger: Logger(label: "test"))
             Issue.record("a world-readable token file was accepted")
         } catch {
             #expect(error.code == .tokenFileInsecure)
@@ -282,14 +301,17 @@ import Testing
         // Group-readable (0640) is fine.
         let group = try fixture.tokenFile("group.tokens", ["abcdefghijklmnop"], mode: 0o640)
         settings.readTokensFile = group
-        let service = try APIService(settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
-                                     logger: Logger(label: "test"))
+        let service = try APIService(
+            settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
+            logger: Logger(label: "test"))
         #expect(service.server.requireToken)
         // Not loopback and no tokens: refused.
         var exposed = HTTPSettings()
         exposed.bind = "0.0.0.0"
         #expect(throws: APIServiceError.self) {
-            try APIService(settings: exposed, catalogPath: fixture.layout.catalog, layout: fixture.layout, logger: Logger(label: "test"))
+            try APIService(
+                settings: exposed, catalogPath: fixture.layout.catalog, layout: fixture.layout,
+                logger: Logger(label: "test"))
         }
     }
 
@@ -310,8 +332,9 @@ import Testing
         defer { fixture.remove() }
         try await withClient(fixture.server(configure: { $0.maxBodyBytes = 1024 })) { client in
             let big = "cell_sets:\n" + String(repeating: "  - {name: a, classes: all}\n", count: 100)
-            let response = try await client.execute(uri: "/api/v1/runs/\(fixture.succeeded)/select", method: .post,
-                                                    body: ByteBuffer(string: big))
+            let response = try await client.execute(
+                uri: "/api/v1/runs/\(fixture.succeeded)/select", method: .post,
+                body: ByteBuffer(string: big))
             #expect(response.status == .contentTooLarge)
             #expect(response.errorCode == "body_too_large")
         }

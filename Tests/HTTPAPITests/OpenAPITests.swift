@@ -2,7 +2,6 @@ import Catalog
 import Daemon
 import Foundation
 import HTTPTypes
-@testable import HTTPAPI
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -10,6 +9,8 @@ import NIOCore
 import Pipeline
 import ServiceLifecycle
 import Testing
+
+@testable import HTTPAPI
 
 @Suite struct OpenAPITests {
     /// The served document, parsed.
@@ -30,8 +31,12 @@ import Testing
             for method in Self.methods where item[method] != nil { documented.insert("\(method.uppercased()) \(path)") }
         }
         let registered = Set(fixture.server().makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" })
-        #expect(registered.subtracting(documented).isEmpty, "registered but not documented: \(registered.subtracting(documented))")
-        #expect(documented.subtracting(registered).isEmpty, "documented but not served: \(documented.subtracting(registered))")
+        #expect(
+            registered.subtracting(documented).isEmpty,
+            "registered but not documented: \(registered.subtracting(documented))")
+        #expect(
+            documented.subtracting(registered).isEmpty,
+            "documented but not served: \(documented.subtracting(registered))")
         #expect(registered.count == 10)
     }
 
@@ -49,8 +54,10 @@ import Testing
                 for method in Self.methods {
                     guard let operation = item[method] as? [String: Any] else { continue }
                     let isRetry = path.hasSuffix("/retry")
-                    let uri = path.replacingOccurrences(of: "{id}", with: String(isRetry ? fixture.failed : fixture.succeeded))
-                        .replacingOccurrences(of: "{name}", with: "cut.xml")
+                    let uri = path.replacingOccurrences(
+                        of: "{id}", with: String(isRetry ? fixture.failed : fixture.succeeded)
+                    )
+                    .replacingOccurrences(of: "{name}", with: "cut.xml")
                     let body = path.hasSuffix("/select") ? ByteBuffer(string: "cell_sets: 3") : nil
                     let response = try await client.execute(
                         uri: uri, method: HTTPRequest.Method(method.uppercased())!, body: body)
@@ -62,9 +69,9 @@ import Testing
                     guard let documentedResponse else { continue }
                     let resolved = Self.resolve(documentedResponse, components)
                     guard let content = resolved["content"] as? [String: Any],
-                          let json = content["application/json"] as? [String: Any],
-                          let schema = json["schema"] as? [String: Any],
-                          response.headers[.contentType]?.hasPrefix("application/json") == true
+                        let json = content["application/json"] as? [String: Any],
+                        let schema = json["schema"] as? [String: Any],
+                        response.headers[.contentType]?.hasPrefix("application/json") == true
                     else { continue }
                     let value = try JSONSerialization.jsonObject(with: Data(buffer: response.body))
                     let missing = Self.missingRequired(value, schema: schema, components: components, at: "$")
@@ -84,8 +91,9 @@ import Testing
                 let response = try await client.execute(uri: uri, method: method)
                 #expect(String(response.status.code) == status, "\(uri)")
                 let value = try JSONSerialization.jsonObject(with: Data(buffer: response.body))
-                let missing = Self.missingRequired(value, schema: ["$ref": "#/components/schemas/\(schemaName)"],
-                                                   components: components, at: "$")
+                let missing = Self.missingRequired(
+                    value, schema: ["$ref": "#/components/schemas/\(schemaName)"],
+                    components: components, at: "$")
                 #expect(missing.isEmpty, "\(uri): missing \(missing)")
             }
         }
@@ -111,11 +119,15 @@ import Testing
     }
 
     /// The key paths of required properties that `value` lacks.
-    static func missingRequired(_ value: Any, schema: [String: Any], components: [String: Any], at path: String) -> [String] {
+    static func missingRequired(_ value: Any, schema: [String: Any], components: [String: Any], at path: String)
+        -> [String]
+    {
         let schema = resolve(schema, components)
         var missing: [String] = []
         if let object = value as? [String: Any] {
-            for key in schema["required"] as? [String] ?? [] where object[key] == nil { missing.append("\(path).\(key)") }
+            for key in schema["required"] as? [String] ?? [] where object[key] == nil {
+                missing.append("\(path).\(key)")
+            }
             let properties = schema["properties"] as? [String: Any] ?? [:]
             for (key, child) in object {
                 if let childSchema = properties[key] as? [String: Any] {
@@ -140,8 +152,9 @@ import Testing
         var settings = HTTPSettings()
         settings.enabled = true
         settings.port = 0
-        let service = try APIService(settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
-                                     logger: Logger(label: "test"))
+        let service = try APIService(
+            settings: settings, catalogPath: fixture.layout.catalog, layout: fixture.layout,
+            logger: Logger(label: "test"))
         let portFile = service.portFile
         let serviceGroup = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -149,7 +162,8 @@ import Testing
             var port = 0
             for _ in 0..<200 {
                 if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-                   let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0 {
+                    let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0
+                {
                     port = value
                     break
                 }
@@ -180,7 +194,9 @@ import Testing
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw APIError.internalError }
         let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
