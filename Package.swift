@@ -37,6 +37,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: C system-library shims
@@ -89,6 +93,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP API, status page and metrics (issue 10): its own target so that Hummingbird's
+        // build cost stays out of DaemonTests (docs/ARCHITECTURE.md, departure 6).
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Daemon", "Pipeline", "Catalog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "lmdflow",
             dependencies: [
@@ -116,6 +135,13 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "LMDTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Pipeline", "Catalog", "LMDTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPAPITests",
+                    dependencies: ["HTTPAPI", "Daemon", "Pipeline", "Catalog",
+                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "HTTPTypes", package: "swift-http-types"),
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                     swiftSettings: swiftSettings),
         .testTarget(name: "IntegrationTests", dependencies: ["Catalog", "MicroscopyIO", "ImageKit"],
                     swiftSettings: swiftSettings),
