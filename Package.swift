@@ -112,6 +112,7 @@ let package = Package(
             name: "lmdflow",
             dependencies: [
                 "Daemon", "Pipeline", "Catalog", "MicroscopyIO", "ImageKit", "Microdissection", "Segmentation", "SingleCell", "Stitching",
+                "HTTPAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -3,6 +3,7 @@ import Catalog
 import Daemon
 import Foundation
 import MicroscopyIO
+import HTTPAPI
 import Pipeline
 import Stitching
 
@@ -51,6 +52,11 @@ struct CLIError: Error, CustomStringConvertible {
             }
         case let error as MicroscopyIOError:
             return CLIError(exitCode: .dataError, message: error.description)
+        case let error as APIServiceError:
+            switch error.code {
+            case .serverFailed, .catalog: return CLIError(exitCode: .unavailable, message: error.description)
+            default: return CLIError(exitCode: .config, message: error.description)
+            }
         case let error as StitchingError:
             switch error.code {
             case .invalidParameter: return CLIError(exitCode: .usage, message: error.description)

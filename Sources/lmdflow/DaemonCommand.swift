@@ -1,6 +1,8 @@
 import ArgumentParser
 import Daemon
 import Foundation
+import HTTPAPI
+import Pipeline
 
 /// `lmdflow daemon`: watch the drop folders and process what lands in them.
 struct DaemonCommand: AsyncParsableCommand {
@@ -22,7 +24,11 @@ struct DaemonCommand: AsyncParsableCommand {
         try await guarded {
             let config = try options.load()
             let logger = options.logger(config)
-            try await LMDFlowDaemon.run(config: config, exitWhenIdle: exitWhenIdle, logger: logger)
+            try await LMDFlowDaemon.run(config: config, exitWhenIdle: exitWhenIdle, logger: logger) {
+                // The HTTP API (off unless `http: enabled: true`); bad token files stop start-up.
+                guard config.http.enabled else { return [] }
+                return [try APIService(settings: config.http, catalogPath: config.layout.catalog, layout: config.layout, logger: logger)]
+            }
         }
     }
 }
