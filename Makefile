@@ -11,8 +11,9 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 # Debian packages needed to build (runtime: the matching shared libraries).
 DEB_PACKAGES := pkg-config libgeos-dev libxml2-dev libinotifytools0-dev libtiff-dev zlib1g-dev libdeflate-dev libsqlite3-dev libhdf5-dev
-# Extra tools the tests use when present (systemd-analyze for the unit's exposure check).
-DEB_TEST_PACKAGES := systemd time
+# Extra tools the tests use when present: systemd-analyze (the unit's exposure check), time,
+# chromium (the status page rendered headless, issue 10).
+DEB_TEST_PACKAGES := systemd time chromium
 
 .PHONY: all deps build release test demo install uninstall bench fuzz clean check-unit
 

@@ -107,4 +107,71 @@ struct HTTPAPIIntegrationTests {
         #expect(String(decoding: body, as: UTF8.self).contains("\"error\""))
         #expect(try await harness.stop() == 0)
     }
+
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Runs headless Chromium with `arguments` + the URL; returns its standard output.
+    static func chromium(_ arguments: [String], url: String, profile: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(chromium))
+        process.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            "--user-data-dir=\(profile)", "--virtual-time-budget=3000",
+        ] + arguments + [url]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The status page in Debian's headless Chromium: the DOM has one row per run, with the
+    /// failed run's state, and the screenshot is a real rendering of the page.
+    @Test(.enabled(if: chromium != nil, "chromium not installed (make test installs it)"))
+    func statusPageRendersInChromium() async throws {
+        let harness = try DaemonHarness(profile: Self.cutProfile, extra: "http: {enabled: true, port: 0}")
+        try harness.start()
+        try await harness.waitReady()
+        let port = try await Self.port(harness)
+        try Self.dropPlate(harness)
+        try await harness.waitFor("run succeeded", timeout: 30) {
+            try harness.catalog().runs(RunFilter(state: .succeeded)).count == 1
+        }
+        // A damaged file: its run fails at ingest.
+        try Data("II*\u{0}garbage".utf8).write(to: URL(fileURLWithPath: "\(harness.root)/broken.tif"))
+        #expect(rename("\(harness.root)/broken.tif", "\(harness.inbox)/broken.tif") == 0)
+        try await harness.waitFor("run failed", timeout: 30) {
+            try harness.catalog().runs(RunFilter(state: .failed)).count == 1
+        }
+        let url = "http://127.0.0.1:\(port)/"
+        let profile = "\(harness.root)/chromium-profile"
+        let dom = try Self.chromium(["--dump-dom"], url: url, profile: profile)
+        #expect(dom.contains("id=\"run-1\"") && dom.contains("id=\"run-2\""), "\(dom.prefix(2000))")
+        #expect(dom.contains("plate.tif") && dom.contains("broken.tif"))
+        #expect(dom.contains("failed") && dom.contains("succeeded"))
+        #expect(dom.contains("preview.png"))
+        let shot = "\(harness.root)/status.png"
+        _ = try Self.chromium(["--screenshot=\(shot)", "--window-size=1200,800"], url: url, profile: profile)
+        let png = try #require(FileManager.default.contents(atPath: shot), "no screenshot written")
+        let image = try PNGDecoder.decode([UInt8](png))
+        #expect(image.width == 1200 && image.height == 800)
+        let channels = image.pixels.count / (image.width * image.height)
+        // A rendered page: many distinct colours (text, table lines, the preview image), not a blank frame.
+        var colours = Set<UInt32>()
+        for i in stride(from: 0, to: image.width * image.height, by: 7) {
+            let p = i * channels
+            colours.insert(UInt32(image.pixels[p]) << 16 | UInt32(image.pixels[p + 1]) << 8 | UInt32(image.pixels[p + 2]))
+        }
+        #expect(colours.count > 20, "the screenshot has only \(colours.count) colours")
+        // The preview image was fetched and drawn: the page is white, the preview mostly black.
+        var dark = 0
+        for i in 0..<(image.width * image.height) {
+            let p = i * channels
+            if image.pixels[p] < 40 && image.pixels[p + 1] < 40 && image.pixels[p + 2] < 40 { dark += 1 }
+        }
+        #expect(dark > 4000, "only \(dark) dark pixels: the preview image is not on the page")
+        #expect(try await harness.stop() == 0)
+    }
 }
