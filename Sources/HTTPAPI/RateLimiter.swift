@@ -1,5 +1,5 @@
+import Dispatch
 import Foundation
-import Glibc
 import Synchronization
 
 /// A token bucket per client: each client may send `perMinute` requests in a burst, and the
@@ -28,9 +28,7 @@ final class RateLimiter: Sendable {
 
     /// Seconds since an arbitrary start, never going back.
     static func monotonicSeconds() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
 
     /// Takes one request from `client`'s bucket. Returns nil when allowed, else the whole number
