@@ -145,7 +145,7 @@ struct Fixture: Sendable {
     /// The server of this fixture.
     func server(
         tokens: TokenStore = TokenStore(), configure: (inout HTTPSettings) -> Void = { _ in },
-        staleAfter: TimeInterval = 30
+        staleAfter: TimeInterval = 30, clock: @escaping @Sendable () -> Double = RateLimiter.monotonicSeconds
     )
         -> APIServer
     {
@@ -154,7 +154,7 @@ struct Fixture: Sendable {
         configure(&settings)
         return APIServer(
             catalog: catalog, layout: layout, settings: settings, tokens: tokens,
-            logger: Logger(label: "test"), staleAfter: staleAfter)
+            logger: Logger(label: "test"), staleAfter: staleAfter, clock: clock)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: root) }
