@@ -67,6 +67,9 @@ bench: deps
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/singlecell_bench.py --cells 10000 --runs 3; \
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" "$(ANCHORS)/bin/python" Benchmarks/stitch_bench.py --runs 3 --large; \
 	else echo "segmentation benchmarks skipped: no anchors venv at $(ANCHORS) (../shared/tools/setup-anchors.sh $(ANCHORS))"; fi
+	@if command -v wrk >/dev/null; then \
+	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Benchmarks/api_bench.py; \
+	else echo "API load check skipped: wrk not installed (apt-get install wrk)"; fi
 
 ## install: binary, profiles, example config, systemd unit, sysusers and tmpfiles entries.
 install: release

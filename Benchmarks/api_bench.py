@@ -4,7 +4,7 @@ download, served by the real daemon on loopback while it is processing a run.
 
   1. `lmdflow demo --dir D` makes a finished run (run 1, with its cut file and preview).
   2. The demo's configuration gets `http: {enabled: true, port: 0}`; `lmdflow daemon` starts on it.
-  3. A 4096 x 4096 nuclei image is dropped into the demo folder, so the daemon is busy
+  3. A 8192 x 8192 nuclei image is dropped into the demo folder, so the daemon is busy
      segmenting, extracting and featurizing while wrk runs (both share the 2 cores).
   4. wrk (Debian's `wrk`, 2 threads, 16 connections, 10 s each) on /api/v1/runs and on
      /api/v1/runs/1/files/<cut xml>; then the same with the daemon idle.
@@ -55,25 +55,29 @@ def main():
         xml = next(o for o in run["outputs"] if o["name"].endswith(".xml"))["name"]
         inbox = next(os.path.join(tmp, "inbox", d) for d in os.listdir(os.path.join(tmp, "inbox")))
         big = os.path.join(tmp, "big.tif")
-        subprocess.run([lmdflow, "sample", "tiff", "-o", big, "--width", "4096", "--height", "4096", "--seed", "9"], check=True)
+        subprocess.run([lmdflow, "sample", "tiff", "-o", big, "--width", "8192", "--height", "8192", "--seed", "9"], check=True)
         with open(os.path.join(inbox, "big.calibration.json"), "w") as f:
-            json.dump({"points_row_col_px": [[10, 10], [10, 4080], [4080, 2040]]}, f)
+            json.dump({"points_row_col_px": [[10, 10], [10, 8180], [8180, 4090]]}, f)
         print("| endpoint | daemon | requests/s | p50 ms | p99 ms | non-2xx |")
         print("|---|---|---|---|---|---|")
         os.rename(big, os.path.join(inbox, "big.tif"))
         time.sleep(1.5)  # settle + claim: the run is processing from here on
+        def running():
+            return len(json.load(urllib.request.urlopen(f"{base}/api/v1/runs?state=running"))["runs"])
         for label, path in (("run list", "/api/v1/runs"), (f"cut file ({xml})", f"/api/v1/runs/1/files/{xml}")):
+            before = running()
             rps, p50, p99, bad = wrk(base + path)
-            busy = json.load(urllib.request.urlopen(f"{base}/api/v1/runs?state=running"))
-            print(f"| {label} | processing a 4096² run | {rps:.0f} | {p50:.2f} | {p99:.2f} | {bad} |  "
-                  f"<!-- runs running after: {len(busy['runs'])} -->", flush=True)
+            print(f"| {label} | processing an 8192² run | {rps:.0f} | {p50:.2f} | {p99:.2f} | {bad} |  "
+                  f"<!-- runs running before/after: {before}/{running()} -->", flush=True)
         for _ in range(600):
-            if not json.load(urllib.request.urlopen(f"{base}/api/v1/runs?state=running")).get("runs"):
+            if not running():
                 break
             time.sleep(1)
         for label, path in (("run list", "/api/v1/runs"), (f"cut file ({xml})", f"/api/v1/runs/1/files/{xml}")):
             rps, p50, p99, bad = wrk(base + path)
             print(f"| {label} | idle | {rps:.0f} | {p50:.2f} | {p99:.2f} | {bad} |", flush=True)
+        last = json.load(urllib.request.urlopen(f"{base}/api/v1/runs"))["runs"]
+        print("\nruns: " + ", ".join(f"{r['id']} {r['state']}" for r in last))
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
     finally:
