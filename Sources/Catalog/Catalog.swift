@@ -385,6 +385,24 @@ public struct Catalog: Sendable {
         }
     }
 
+    /// Number of inputs ever registered (inputs are never deleted).
+    public func inputCount() throws(CatalogError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inputs") ?? 0 }
+    }
+
+    /// Failed runs per error code (`unknown` for a failed run without one).
+    public func failedRunsByCode() throws(CatalogError) -> [String: Int] {
+        try read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT COALESCE(error_code, 'unknown') AS code, COUNT(*) AS n FROM runs WHERE state = 'failed' GROUP BY code")
+            {
+                counts[row["code"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
     // MARK: - Stages, outputs, events
 
     /// Inserts or replaces the record of one stage of a run (keyed by run and ordinal).

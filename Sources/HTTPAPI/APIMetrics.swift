@@ -26,7 +26,7 @@ final class APIMetrics: Sendable {
 
     /// What earlier scrapes already counted, so counters only grow and stages are observed once.
     private struct Seen {
-        /// The highest input id known to exist.
+        /// Inputs counted so far.
         var inputs: Int64 = 0
         /// Failed runs per error code at the last scrape.
         var errors: [String: Int] = [:]
@@ -106,24 +106,15 @@ final class APIMetrics: Sendable {
             for state in RunState.allCases { runsGauge(state).set(to: Double(counts[state] ?? 0)) }
             queueGauge.set(to: Double(counts[.queued] ?? 0))
 
-            // Inputs: ids are assigned in order and inputs are never deleted, so the number seen is
-            // the highest id; probe forward from the highest id the runs mention.
             let recent = try catalog.runs(RunFilter(limit: Self.stageScanLimit))
-            var highest = max(seen.inputs, recent.map(\.run.inputID).max() ?? 0)
-            var probes = 0
-            while probes < 10_000, (try? catalog.input(id: highest + 1)) != nil {
-                highest += 1
-                probes += 1
-            }
-            if highest > seen.inputs {
-                inputsCounter.increment(by: highest - seen.inputs)
-                seen.inputs = highest
+            let inputs = Int64(try catalog.inputCount())
+            if inputs > seen.inputs {
+                inputsCounter.increment(by: inputs - seen.inputs)
+                seen.inputs = inputs
             }
 
             // Errors: failed runs per code; the counter grows by the difference.
-            let failed = try catalog.runs(RunFilter(state: .failed, limit: 1_000_000))
-            var byCode: [String: Int] = [:]
-            for summary in failed { byCode[summary.run.errorCode ?? "unknown", default: 0] += 1 }
+            let byCode = try catalog.failedRunsByCode()
             for (code, count) in byCode where count > seen.errors[code, default: 0] {
                 errorsCounter(code).increment(by: Int64(count - seen.errors[code, default: 0]))
                 seen.errors[code] = count

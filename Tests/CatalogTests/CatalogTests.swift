@@ -370,6 +370,20 @@ struct CatalogRunLifecycleTests {
         #expect(details.events.last?.kind == "run_succeeded")
     }
 
+    @Test("input count and failed runs per code (the API's metrics)")
+    func countsForMetrics() throws {
+        let fixture = try CatalogFixture()
+        #expect(try fixture.catalog.inputCount() == 0)
+        #expect(try fixture.catalog.failedRunsByCode().isEmpty)
+        let runs = try ["/in/a.nd2", "/in/b.nd2", "/in/c.nd2"].enumerated().map { try fixture.queue($1, sha256: "h\($0)") }
+        for (run, code) in zip(runs.prefix(2), ["input_changed", "input_changed"]) {
+            _ = try fixture.catalog.claimNextRun(runDirectory: CatalogFixture.runDirectory)
+            try fixture.catalog.failRun(id: run.id!, code: code, message: "x")
+        }
+        #expect(try fixture.catalog.inputCount() == 3)
+        #expect(try fixture.catalog.failedRunsByCode() == ["input_changed": 2])
+    }
+
     @Test("failRun stores the code and message and marks the input failed")
     func fail() throws {
         let fixture = try CatalogFixture()
