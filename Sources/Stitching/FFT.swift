@@ -269,7 +269,7 @@ public struct FFT2D: Sendable {
     /// Forward transform in place (unscaled).
     ///
     /// - Precondition: the plane has this transform's size.
-    public func forward(_ plane: inout ComplexPlane) { transform(&plane, inverse: false, rows: 0..<height) }
+    public func forward(_ plane: inout ComplexPlane) { forwardRowsFirst(&plane, rows: 0..<height) }
 
     /// Forward transform of a plane whose rows from `nonZeroRows` on are all zero (a zero-padded
     /// window): their row transforms are zero too and are skipped. Same result as ``forward(_:)``.
@@ -277,7 +277,7 @@ public struct FFT2D: Sendable {
     /// - Precondition: the plane has this transform's size; `0 ≤ nonZeroRows ≤ height`.
     public func forward(_ plane: inout ComplexPlane, nonZeroRows: Int) {
         precondition((0...height).contains(nonZeroRows), "nonZeroRows \(nonZeroRows) outside 0...\(height)")
-        transform(&plane, inverse: false, rows: 0..<nonZeroRows)
+        forwardRowsFirst(&plane, rows: 0..<nonZeroRows)
     }
 
     /// Inverse transform in place (scaled by `1/(width·height)`).
@@ -297,8 +297,8 @@ public struct FFT2D: Sendable {
         inverseColumnsFirst(&plane, rows: rows)
     }
 
-    /// Row transforms of `rows` (forward: rows first, then every column).
-    private func transform(_ plane: inout ComplexPlane, inverse: Bool, rows: Range<Int>) {
+    /// Forward: the row transforms of `rows` (the others are zero), then every column.
+    private func forwardRowsFirst(_ plane: inout ComplexPlane, rows: Range<Int>) {
         precondition(
             plane.width == width && plane.height == height,
             "plane is \(plane.width)x\(plane.height), transform expects \(width)x\(height)")
@@ -309,13 +309,9 @@ public struct FFT2D: Sendable {
                 let im = ib.baseAddress!
                 for y in rows {
                     let o = y &* w
-                    if inverse {
-                        rowPlan.inverse(re: re + o, im: im + o)
-                    } else {
-                        rowPlan.forward(re: re + o, im: im + o)
-                    }
+                    rowPlan.forward(re: re + o, im: im + o)
                 }
-                columns(re, im, inverse: inverse)
+                columns(re, im, inverse: false)
             }
         }
     }
