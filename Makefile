@@ -15,7 +15,7 @@ DEB_PACKAGES := pkg-config libgeos-dev libxml2-dev libinotifytools0-dev libtiff-
 # chromium (the status page rendered headless, issue 10).
 DEB_TEST_PACKAGES := systemd time chromium
 
-.PHONY: all deps build release test demo install uninstall bench fuzz clean check-unit
+.PHONY: all deps build release test demo install uninstall bench reliability fuzz clean check-unit
 
 all: build
 
@@ -70,6 +70,14 @@ bench: deps
 	@if command -v wrk >/dev/null; then \
 	  LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Benchmarks/api_bench.py; \
 	else echo "API load check skipped: wrk not installed (apt-get install wrk)"; fi
+
+## reliability: the full reliability suite against the release binary (kill -9 trials, disk full,
+## inotify overflow, floods, hostile inputs, path tricks, memory over 1,000 runs); results go to
+## docs/RELIABILITY.md by hand. Needs root for the tmpfs and the inotify sysctl (skipped otherwise).
+## A reduced version runs in `make test` (IntegrationTests/ReliabilityTests).
+reliability: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	LMDFLOW_BIN="$$($(SWIFT) build -c release --show-bin-path)/lmdflow" python3 Reliability/run.py --full
 
 ## install: binary, profiles, example config, systemd unit, sysusers and tmpfiles entries.
 install: release
