@@ -10,8 +10,9 @@ Three profiles, each run --runs times:
   scp-wga       scPortrait's config_wga.yml as a profile: the same segmentation, extraction
                 (image_size 128), scPortrait's CellFeaturizer columns plus ours (mode: both: its
                 selection names mask ids, border cells included, which only the raw table has),
-                the same 100 cells of its selection request and its py-lmd settings, so every
-                step is the one scPortrait's reference run timed (docs/scportrait-reference.md)
+                100 cells in two wells as its selection request and its py-lmd settings, so
+                every step is the one scPortrait's reference run timed
+                (docs/scportrait-reference.md)
 
 For each run: the real daemon (release build, settle_seconds 0.2) watches a drop folder; the file
 is renamed in at t0 and the run counts as done when its cut file is in the outbox (t1). Reported:
@@ -40,10 +41,14 @@ SCPORTRAIT = {
 
 def scp_wga_profile() -> str:
     """config_wga.yml's sections as an lmdflow profile (values copied from that file)."""
+    # Its selection request (2 × 50 ids → A1/B1) names ids of scPortrait's label image; ours are
+    # renumbered 1…n (docs/SEGMENTATION.md), so the same-size request is drawn from our ids: 50
+    # each from the top and bottom half of the image, seeded. The calibration crosses are the request's.
     request = json.load(open(os.path.join(SHARED, "outputs", "wga", "selection_request.json")))
     sets = "".join(
-        f"    - name: {s['name']}\n      well: {s['well']}\n      classes: [{', '.join(map(str, s['classes']))}]\n"
-        for s in request["cell_sets"])
+        f"    - name: {s['name']}\n      well: {s['well']}\n      select: centroid_y_nucleus {op} 1024\n"
+        f"      sample: {{n: {len(s['classes'])}, seed: 1}}\n"
+        for s, op in zip(request["cell_sets"], ["<=", ">"]))
     marks = request["calibration_marker"]
     return f"""description: scPortrait's config_wga.yml (reference run) as an lmdflow profile
 stages: [ingest, segment, extract, featurize, select, cut]
