@@ -27,7 +27,7 @@ from scenarios import SCENARIOS  # noqa: E402
 
 SIZES = {
     "full": {"kill_trials": 50, "image": 1024, "overflow_files": 500, "flood_files": 1000, "folders": 10,
-             "files_per_folder": 20, "mutants": 40, "memory_runs": 1000, "memory_profile": "ingest", "memory_image": 128,
+             "files_per_folder": 20, "mutants": 40, "memory_runs": 1000, "memory_profile": "demo", "memory_image": 256,
              "memory_bound_mib": 1024},
     "quick": {"kill_trials": 4, "image": 192, "overflow_files": 120, "flood_files": 150, "folders": 10,
               "files_per_folder": 2, "mutants": 6, "memory_runs": 150, "memory_profile": "ingest", "memory_image": 128,

@@ -52,16 +52,28 @@ enum ReliabilityHarness {
     }
 
     /// Runs a scenario and records an issue per problem unless it passed or was skipped.
-    static func expectScenario(_ scenario: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    ///
+    /// - Parameter knownIssues: beginnings of problems that are known bugs awaiting a fix outside
+    ///   this suite (docs/RELIABILITY.md). Each is expected (`withKnownIssue`): the test stays
+    ///   green while the bug is there and fails once it is fixed, so the entry gets removed.
+    static func expectScenario(_ scenario: String, knownIssues: [String] = [],
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
         let (outcome, output) = try run(scenario)
         if outcome.status == "SKIP" {
             print("reliability \(scenario) skipped: \(outcome.summary)")
             return
         }
-        #expect(outcome.status == "PASS", "\(scenario): \(outcome.summary)", sourceLocation: sourceLocation)
-        if outcome.status != "PASS" {
-            for problem in outcome.problems.prefix(10) { Issue.record("\(scenario): \(problem)", sourceLocation: sourceLocation) }
-            print(output.suffix(6000))
+        for marker in knownIssues {
+            withKnownIssue("\(scenario): \(marker) (known bug, docs/RELIABILITY.md)") {
+                for problem in outcome.problems where problem.hasPrefix(marker) {
+                    Issue.record("\(scenario): \(problem)", sourceLocation: sourceLocation)
+                }
+            }
         }
+        let unknown = outcome.problems.filter { problem in !knownIssues.contains { problem.hasPrefix($0) } }
+        guard outcome.status != "PASS", !unknown.isEmpty || outcome.problems.isEmpty else { return }
+        Issue.record("\(scenario) \(outcome.status): \(outcome.summary)", sourceLocation: sourceLocation)
+        for problem in unknown.prefix(10) { Issue.record("\(scenario): \(problem)", sourceLocation: sourceLocation) }
+        print(output.suffix(6000))
     }
 }
