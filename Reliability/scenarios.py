@@ -227,7 +227,7 @@ def disk_full(sizes, seed, log):
     root = os.path.abspath(os.path.join("/tmp", f"lmdflow-rel-diskfull-{os.getpid()}"))
     mount = os.path.join(root, "state")
     os.makedirs(mount, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", mount], capture_output=True, text=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs", mount], capture_output=True, text=True)
     if mounted.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         return result("disk_full", [], "", {}, skipped=f"cannot mount a tmpfs ({mounted.stderr.strip()}); skipped")
@@ -357,7 +357,7 @@ def disk_full(sizes, seed, log):
         if integrity != "ok":
             problems.append(f"integrity_check at the end: {integrity}")
         status = daemon.stop()
-        numbers = {"tmpfs": "48m", "outcomes": outcomes, "earlier_files_hashed": len(before),
+        numbers = {"tmpfs": "96m", "outcomes": outcomes, "earlier_files_hashed": len(before),
                    "earlier_files_changed": len(changed), "integrity": integrity, "exit_status": status}
         summary = "; ".join(f"{label} disk ({o['free_bytes']} B free): {o['while_full']} → {o['run_state_after_space_returned']}"
                             + (f" ({o['error_code']}), error.txt {'yes' if o['error_txt'] else 'no'}, retry {o['retry']}"
