@@ -553,9 +553,10 @@ def hostile_inputs(daemon, size, seed, mutants):
     if "uiWidth" in patched:
         items.append(("huge-dims.nd2", huge, True))
     # Truncated real files from ../shared/testdata (copied into the temporary drop folder only).
-    shared = [p for p in sorted(glob.glob(os.path.join(SHARED, "nd2*", "*.nd2")) + glob.glob(os.path.join(SHARED, "tiff", "*.tif*")))
-              if not p.endswith(".json") and os.path.getsize(p) < 64 << 20]
-    for index, path in enumerate(shared[:6]):
+    def small(pattern):
+        return [p for p in sorted(glob.glob(os.path.join(SHARED, pattern))) if not p.endswith(".json") and os.path.getsize(p) < 64 << 20]
+    shared = small("nd2*/*.nd2")[:4] + small("tiff/*.tif*")[:2]
+    for index, path in enumerate(shared):
         with open(path, "rb") as f:
             data = f.read()
         base = os.path.basename(path)
