@@ -163,6 +163,7 @@ def kill9(sizes, seed, log):
         numbers = {"trials": trials, "inputs": len(names), "killed_in": killed_in, "outbox_files_checked": watcher.checked,
                    "outbox_polls": watcher.polls, "outbox_violations": len(watcher.violations),
                    "transient_hidden_temporaries_seen": len(watcher.hidden_temporaries), "stale_temporaries": len(stale),
+                   "restarts_that_swept_temporaries": daemon.log_text().count("removed temporaries of writes a crash interrupted"),
                    "integrity_failures": integrity_failures, "stages_reused_on_resume": resumed_skips,
                    "attempts_max": daemon.query("SELECT max(attempts) FROM runs")[0][0], "warmup_run_s": round(total, 2),
                    "seed": seed, "image_px": size}
