@@ -225,7 +225,7 @@ def disk_full(sizes, seed, log):
     if not is_root():
         return result("disk_full", [], "", {}, skipped="needs root (tmpfs mount); skipped")
     size = sizes["image"]
-    root = os.path.abspath(os.path.join("/tmp", f"lmdflow-rel-diskfull-{os.getpid()}"))
+    root = os.path.abspath(os.path.join("/tmp", f"lmdflow-rel-enospc-{os.getpid()}"))
     mount = os.path.join(root, "state")
     os.makedirs(mount, exist_ok=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0755", "tmpfs", mount], capture_output=True, text=True)
@@ -320,7 +320,7 @@ def disk_full(sizes, seed, log):
             error_txt = os.path.join(daemon.state_dir, "failed", f"{stem}.tif.error.txt")
             retried = None
             if state == "failed":
-                if not code or ("space" not in message.lower() and "ENOSPC" not in message and "full" not in message):
+                if not code or not any(w in message for w in ("No space left on device", "ENOSPC", "errno 28", "disk is full")):
                     problems.append(f"{label}: the error does not say the disk is full: {code}: {message}")
                 if not wait_for_quiet(lambda: os.path.exists(error_txt), 10):
                     problems.append(f"{label}: no {error_txt}")
