@@ -10,7 +10,8 @@ import UnixSignals
 ///
 /// Start-up: validate the configuration, take the state directory's lock (one daemon per state
 /// directory), open and migrate the catalog, requeue runs a crash left `running` (failing those
-/// past `max_attempts`), then start the services. SIGTERM/SIGINT stop gracefully: no new input
+/// past `max_attempts`), remove the temporaries a crash left in the outbox, archive and failed
+/// folders, then start the services. SIGTERM/SIGINT stop gracefully: no new input
 /// or run is taken, running stages get `stop_timeout_seconds` to finish, then are interrupted
 /// and requeued; the process exits 0.
 public enum LMDFlowDaemon {
@@ -36,6 +37,10 @@ public enum LMDFlowDaemon {
         let recovered = try catalog.recoverInterruptedRuns(maxAttempts: config.maxAttempts)
         if !recovered.requeued.isEmpty {
             logger.warning("requeued runs interrupted by a crash", metadata: ["runs": "\(recovered.requeued)"])
+        }
+        let stale = StaleTemporaries.sweep([config.layout.outbox, config.layout.archive, config.layout.failed])
+        if !stale.isEmpty {
+            logger.notice("removed temporaries of writes a crash interrupted", metadata: ["files": "\(stale)"])
         }
         let runtime = try DaemonRuntime(config: config, catalog: catalog, registry: registry, logger: logger,
                                         exitWhenIdle: exitWhenIdle)

@@ -15,6 +15,8 @@ final class SchedulerService: Service {
     private let runtime: DaemonRuntime
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// How often a failure the catalog could not take (disk full) is written again.
+    private let failureRetryInterval: Duration = .seconds(3)
 
     init(runtime: DaemonRuntime, logger: Logger) {
         self.runtime = runtime
@@ -91,7 +93,30 @@ final class SchedulerService: Service {
             logger.error("run failed", metadata: ["run": "\(runID)", "code": "\(error.code)", "error": "\(error)"])
             outcome = .failed(code: error.code.rawValue, message: error.description)
         }
+        if case .failed(let code, let message) = outcome {
+            guard await recordFailure(runID: runID, code: code, message: message) else { return }
+        }
         dispose(claimed, outcome: outcome, snapshot: snapshot)
+    }
+
+    /// Makes sure a failed run is recorded as failed. The runner's own write fails when the
+    /// catalog's disk is full (the usual reason a run fails then); the run would stay `running`
+    /// until the next start, could not be retried, and its input would never be set aside. So
+    /// while the catalog still says `running`, the failure is written again every few seconds
+    /// until space returns. Returns false when the daemon stops first (the run is then requeued
+    /// at the next start, like any interrupted run).
+    private func recordFailure(runID: Int64, code: String, message: String) async -> Bool {
+        let catalog = runtime.catalog
+        return await Persistently.retry(
+            every: failureRetryInterval, shouldStop: { stopping.load(ordering: .acquiring) },
+            onFirstFailure: { error in
+                logger.warning("cannot record the run's failure in the catalog yet; retrying every few seconds",
+                               metadata: ["run": "\(runID)", "error": "\(error)"])
+            }
+        ) {
+            guard try catalog.run(id: runID).state == .running else { return }
+            try catalog.failRun(id: runID, code: code, message: message)
+        }
     }
 
     /// Moves the input after its run, as configured for its drop folder.
@@ -109,8 +134,7 @@ final class SchedulerService: Service {
                 return
             case .succeeded:
                 guard afterRun == .move, !current.hasPrefix(layout.archive + "/") else { return }
-                let moved = try FileOps.moveIntoDirectory(current, directory: layout.archive)
-                try runtime.catalog.moveInput(id: input.id!, to: moved)
+                let moved = try moveRecorded(input.id!, from: current, into: layout.archive)
                 logger.info("input archived", metadata: ["run": "\(runID)", "to": "\(moved)"])
             case .failed(let code, let message):
                 let text = """
@@ -126,8 +150,7 @@ final class SchedulerService: Service {
                     """
                 var errorFileBase = current
                 if afterRun == .move && !current.hasPrefix(layout.failed + "/") {
-                    errorFileBase = try FileOps.moveIntoDirectory(current, directory: layout.failed)
-                    try runtime.catalog.moveInput(id: input.id!, to: errorFileBase)
+                    errorFileBase = try moveRecorded(input.id!, from: current, into: layout.failed)
                 }
                 try FileOps.writeAtomically(Data(text.utf8), to: errorFileBase + ".error.txt")
                 logger.info("input set aside", metadata: ["run": "\(runID)", "to": "\(errorFileBase)"])
@@ -135,5 +158,25 @@ final class SchedulerService: Service {
         } catch {
             logger.error("cannot move input after run", metadata: ["run": "\(runID)", "path": "\(current)", "error": "\(error)"])
         }
+    }
+
+    /// Moves an input and records its new place. When the catalog cannot record it (disk full),
+    /// the file goes back where it was, so the catalog's `current_path` stays true (a retry
+    /// reads the input from there).
+    private func moveRecorded(_ inputID: Int64, from current: String, into directory: String) throws -> String {
+        let moved = try FileOps.moveIntoDirectory(current, directory: directory)
+        do {
+            try runtime.catalog.moveInput(id: inputID, to: moved)
+        } catch {
+            // link(2) never replaces a file dropped under the same name meanwhile.
+            if link(moved, current) == 0 {
+                unlink(moved)
+            } else {
+                logger.error("input moved but not recorded, and cannot be moved back", metadata: [
+                    "path": "\(current)", "now": "\(moved)", "error": "\(String(cString: strerror(errno)))"])
+            }
+            throw error
+        }
+        return moved
     }
 }
